@@ -1,0 +1,3 @@
+"""DeepBeat: an LSTM drum sketcher for MIDI (TF-free core shared by every stage)."""
+
+__version__ = "0.1.0"

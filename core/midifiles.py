@@ -1,0 +1,191 @@
+"""Reading drum grids from MIDI files and writing grids back to MIDI."""
+from collections import Counter
+from dataclasses import dataclass
+
+import mido
+import numpy as np
+
+from .drums import GM_PITCHES, NUM_DRUM_CLASSES
+from .errors import MidiFileError
+from .grid import DEFAULT_QPM, STEPS_PER_QUARTER, DrumGrid, steps_per_bar
+from .notemaps import GM
+
+DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
+MIN_QPM, MAX_QPM = 20.0, 400.0
+OUTPUT_TICKS_PER_BEAT = 480
+
+
+@dataclass(frozen=True)
+class Section:
+    """One time-signature section of a file: from a bar line to the next meter change."""
+
+    start_tick: int
+    end_tick: int  # None for the last section
+    time_signature: tuple
+    qpm: float
+
+
+@dataclass
+class MidiDrums:
+    """What a MIDI file yields: grids per section, plus what was left out and why."""
+
+    grids: list
+    dropped_pitches: Counter  # pitch -> notes outside the pitch table
+    skipped_sections: Counter  # "n/d" -> sections of a meter that was not asked for
+
+
+def open_midi(path):
+    """A mido.MidiFile, or MidiFileError naming the file and what is wrong with it."""
+    try:
+        midi = mido.MidiFile(path)
+    except FileNotFoundError:
+        raise MidiFileError(f"{path}: no such file", reason="missing") from None
+    except IsADirectoryError:
+        raise MidiFileError(f"{path}: is a folder, expected a MIDI file", reason="missing") from None
+    except Exception as error:  # mido raises many kinds on corrupt data; all mean "not MIDI"
+        detail = str(error) or type(error).__name__
+        raise MidiFileError(f"{path}: not a readable MIDI file ({detail})", reason="not MIDI") from None
+    if midi.type not in (0, 1):
+        raise MidiFileError(f"{path}: MIDI type {midi.type} is not supported (expected type 0 or 1)", reason="type 2")
+    if midi.ticks_per_beat <= 0:
+        raise MidiFileError(f"{path}: ticks per beat is {midi.ticks_per_beat}", reason="not MIDI")
+    return midi
+
+
+def _events(midi):
+    """(absolute tick, message) pairs of all tracks in time order."""
+    tick = 0
+    for message in mido.merge_tracks(midi.tracks):
+        tick += message.time
+        yield tick, message
+
+
+def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None):
+    """The drum grids of a MIDI file (MidiDrums), one per meter section that has drum notes.
+
+    Onsets land on 16ths as Magenta quantizes them, step = int(beats * 4 + 0.5), counted
+    from the section's first bar line; beats come from ticks, so tempo changes are honoured.
+    `channel` None takes all channels. `meters`, a set of (numerator, denominator), keeps
+    only those sections. Raises MidiFileError when nothing usable is left.
+    """
+    midi = open_midi(path)
+    tempos, meter_changes, notes = [], [], []
+    for tick, message in _events(midi):
+        if message.type == "set_tempo":
+            bpm = mido.tempo2bpm(message.tempo)
+            if not MIN_QPM <= bpm <= MAX_QPM:
+                raise MidiFileError(
+                    f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_QPM:.0f}-{MAX_QPM:.0f}",
+                    reason="absurd tempo",
+                )
+            tempos.append((tick, bpm))
+        elif message.type == "time_signature":
+            meter_changes.append((tick, (message.numerator, message.denominator)))
+        elif message.type == "note_on" and message.velocity > 0:
+            if channel is None or message.channel == channel:
+                notes.append((tick, message.note, message.velocity))
+    if not notes:
+        where = "any channel" if channel is None else f"channel {channel + 1}"
+        raise MidiFileError(f"{path}: no notes on {where}", reason="no drum notes")
+
+    result = MidiDrums([], Counter(), Counter())
+    for section in _sections(meter_changes, tempos):
+        in_section = [
+            n for n in notes if n[0] >= section.start_tick and (section.end_tick is None or n[0] < section.end_tick)
+        ]
+        if not in_section:
+            continue
+        per_bar = steps_per_bar(*section.time_signature)
+        if per_bar is None or (meters is not None and section.time_signature not in meters):
+            result.skipped_sections["%d/%d" % section.time_signature] += 1
+            continue
+        grid = _quantize(in_section, section, midi.ticks_per_beat, per_bar, pitches, result.dropped_pitches)
+        if grid is not None:
+            result.grids.append(grid)
+    if not result.grids:
+        if result.skipped_sections:
+            found = ", ".join(result.skipped_sections)
+            wanted = ", ".join("%d/%d" % m for m in sorted(meters)) if meters else "a whole-step meter"
+            raise MidiFileError(f"{path}: only {found} sections, expected {wanted}", reason=f"meter {found}")
+        raise MidiFileError(f"{path}: no drum notes in the {pitches.name} pitch table", reason="no drum notes")
+    return result
+
+
+def _sections(meter_changes, tempos):
+    """Meter sections from time-signature events; a file without one is 4/4 from tick 0."""
+    starts = {}
+    for tick, meter in meter_changes:
+        starts[tick] = meter  # the last event at a tick wins
+    if 0 not in starts:
+        starts[0] = (4, 4)
+    changes = []
+    for tick in sorted(starts):
+        if not changes or starts[tick] != changes[-1][1]:
+            changes.append((tick, starts[tick]))
+    sections = []
+    for i, (tick, meter) in enumerate(changes):
+        end = changes[i + 1][0] if i + 1 < len(changes) else None
+        qpm = next((bpm for t, bpm in reversed(tempos) if t <= tick), DEFAULT_QPM)
+        sections.append(Section(tick, end, meter, qpm))
+    return sections
+
+
+def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped):
+    """A DrumGrid of one section's notes; None when none is in the pitch table."""
+    ticks_per_step = ticks_per_beat / STEPS_PER_QUARTER
+    placed = []
+    for tick, pitch, velocity in notes:
+        drum = pitches.drum_of(pitch)
+        if drum is None:
+            dropped[pitch] += 1
+            continue
+        exact = (tick - section.start_tick) / ticks_per_step
+        step = int(exact + 0.5)
+        placed.append((step, drum, velocity, exact - step))
+    if not placed:
+        return None
+    last = max(p[0] for p in placed)
+    num_steps = last + 1
+    if section.end_tick is not None:
+        num_steps = max(num_steps, int(np.ceil((section.end_tick - section.start_tick) / ticks_per_step)))
+    num_steps = -(-num_steps // per_bar) * per_bar
+    velocities = np.zeros((num_steps, NUM_DRUM_CLASSES), np.uint8)
+    offsets = np.zeros((num_steps, NUM_DRUM_CLASSES), np.float32)
+    for step, drum, velocity, offset in placed:
+        if velocity > velocities[step, drum]:  # merged hits keep the loudest and its timing
+            velocities[step, drum] = velocity
+            offsets[step, drum] = offset
+    return DrumGrid(velocities, offsets, qpm=round(section.qpm, 3), time_signature=section.time_signature)
+
+
+def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, micro_timing=False):
+    """Write a grid as a type-0 MIDI file: tempo, time signature, one note per hit.
+
+    note_length is in steps; micro_timing places each hit by its stored offset.
+    """
+    midi = mido.MidiFile(type=0, ticks_per_beat=OUTPUT_TICKS_PER_BEAT)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    ticks_per_step = OUTPUT_TICKS_PER_BEAT / grid.steps_per_quarter
+    events = []  # (tick, order, message); note-offs sort before note-ons at the same tick
+    for step, drum in zip(*np.nonzero(grid.velocities)):
+        position = step + (grid.offsets[step, drum] if micro_timing else 0.0)
+        on = max(0, round(position * ticks_per_step))
+        off = on + max(1, round(note_length * ticks_per_step))
+        note, velocity = note_map.note_of(drum), int(grid.velocities[step, drum])
+        events.append((on, 1, mido.Message("note_on", channel=channel, note=note, velocity=velocity)))
+        events.append((off, 0, mido.Message("note_off", channel=channel, note=note, velocity=0)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(grid.qpm), time=0))
+    numerator, denominator = grid.time_signature
+    track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator, time=0))
+    now = 0
+    for tick, _, message in events:
+        track.append(message.copy(time=tick - now))
+        now = tick
+    end = max(now, round(grid.num_steps * ticks_per_step))
+    track.append(mido.MetaMessage("end_of_track", time=end - now))
+    try:
+        midi.save(path)
+    except OSError as error:
+        raise MidiFileError(f"{path}: cannot write ({error.strerror})", reason="unwritable") from None
