@@ -40,7 +40,8 @@ def main(argv=None):
     try:
         return args.run(args) or 0
     except DeepBeatError as error:
-        print(f"deepbeat {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).splitlines())  # one line even if a wrapped library message had more
+        print(f"deepbeat {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()

@@ -64,16 +64,20 @@ def _fetch(args):
 
 
 def _grid(args):
-    found = read_drum_grids(args.file, pitch_table(args.pitches), channel=None if args.all_channels else 9)
+    found = read_drum_grids(
+        args.file, pitch_table(args.pitches), channel=None if args.all_channels else 9, silent_sections=True
+    )
     if args.json:
         whole = found.grids[0]
         for grid in found.grids[1:]:
             whole = whole.concat(grid)
         print(json.dumps(whole.to_json_dict()))
         return
+    # Notes are '#' lines, so the whole printout reads back as step text (parse_step_text).
     for number, grid in enumerate(found.grids, start=1):
         meter = "%d/%d" % grid.time_signature
-        print(f"section {number}: {meter}, {grid.qpm:g} BPM, {grid.num_bars} bars")
+        bars = f"{grid.num_bars} bar" + ("" if grid.num_bars == 1 else "s")
+        print(f"# section {number}: {meter}, {grid.qpm:g} BPM, {bars}")
         print(grid.to_text())
     if found.dropped_pitches:
-        print("dropped pitches: " + ", ".join(f"{p} x{n}" for p, n in sorted(found.dropped_pitches.items())))
+        print("# dropped pitches: " + ", ".join(f"{p} x{n}" for p, n in sorted(found.dropped_pitches.items())))

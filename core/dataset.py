@@ -1,5 +1,7 @@
 """Prepared datasets: one compact .npz of grids and metadata per split, plus summary.json."""
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +53,8 @@ class PreparedSplit:
             raise DatasetError(
                 f"{self.path}: not found; run 'deepbeat data prepare --out {self.path.parent}' first"
             ) from None
-        except (OSError, ValueError) as error:
+        # a damaged .npz fails as a bad zip, a bad zlib stream or an early end of file
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise DatasetError(f"{self.path}: not a prepared dataset file ({error})") from None
         missing = {"velocities", "offsets", "starts", "qpm", "time_signature", *METADATA_FIELDS} - set(self._arrays)
         if missing:

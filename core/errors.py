@@ -6,11 +6,16 @@ class DeepBeatError(Exception):
 
 
 class MidiFileError(DeepBeatError):
-    """A MIDI file could not be read, or holds nothing usable; `reason` is a short key for tallies."""
+    """A MIDI file could not be read, or holds nothing usable; `reason` is a short key for tallies.
 
-    def __init__(self, message, reason="invalid"):
+    `found` is what was read before giving up (a midifiles.MidiDrums without hits), so the
+    pitches and sections left out still get counted; None when the file did not parse.
+    """
+
+    def __init__(self, message, reason="invalid", found=None):
         super().__init__(message)
         self.reason = reason
+        self.found = found
 
 
 class PrimerError(DeepBeatError):

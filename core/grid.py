@@ -105,19 +105,17 @@ class DrumGrid:
     def to_text(self, bars_per_line=4):
         """A drum-machine view: a row per drum, X accent / x hit / o ghost, '|' between bars.
 
-        Long grids wrap every `bars_per_line` bars; the rows parse back with
-        `deepbeat.primer.parse_step_text` (one block at a time).
+        Long grids wrap every `bars_per_line` bars into blocks headed '# bar N'; the whole
+        text parses back with `deepbeat.primer.parse_step_text`.
         """
         width = max(len(name) for name in DRUM_CLASSES)
-        per_bar, per_beat = self.steps_per_bar, self.steps_per_quarter * 4 // self.time_signature[1]
+        # A beat is one note of the meter's denominator; 1/32 and shorter fall below a step.
+        per_bar, per_beat = self.steps_per_bar, max(1, self.steps_per_quarter * 4 // self.time_signature[1])
         per_line = per_bar * bars_per_line
         blocks = []
         for first in range(0, max(self.num_steps, 1), per_line):
             span = range(first, min(first + per_line, self.num_steps))
-            beats = "".join(
-                ("|" if t % per_bar == 0 else "") + (str(t % per_bar // per_beat + 1) if t % per_beat == 0 else " ")
-                for t in span
-            )
+            beats = "".join(("|" if t % per_bar == 0 else "") + _beat_mark(t % per_bar, per_beat) for t in span)
             lines = [f"# bar {first // per_bar + 1:<{width - 5}}{beats}|"]
             for drum, name in enumerate(DRUM_CLASSES):
                 cells = "".join(
@@ -138,6 +136,11 @@ class DrumGrid:
             "steps": hits,
             "velocities": [row[row > 0].tolist() for row in self.velocities],
         }
+
+
+def _beat_mark(position, per_beat):
+    """The header character at a bar position: the beat number (last digit, to keep one column) or a space."""
+    return str((position // per_beat + 1) % 10) if position % per_beat == 0 else " "
 
 
 def velocity_symbol(velocity):

@@ -13,6 +13,12 @@ from .notemaps import GM
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
 MIN_QPM, MAX_QPM = 20.0, 400.0
 OUTPUT_TICKS_PER_BEAT = 480
+# Longest grid a section may make: 16,384 bars of 4/4. GMD's longest file is about 10,200
+# steps; the cap keeps a corrupt delta time from allocating gigabytes.
+MAX_SECTION_STEPS = 1 << 18
+# A file stores a meter's denominator as a power of two (one byte, so up to 2**255); 64ths
+# are as short as notation goes, so larger ones only come from corrupt files.
+MAX_METER_DENOMINATOR = 64
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,14 @@ def open_midi(path):
         detail = str(error) or type(error).__name__
         raise MidiFileError(f"{path}: not a readable MIDI file ({detail})", reason="not MIDI") from None
     if midi.type not in (0, 1):
-        raise MidiFileError(f"{path}: MIDI type {midi.type} is not supported (expected type 0 or 1)", reason="type 2")
-    if midi.ticks_per_beat <= 0:
-        raise MidiFileError(f"{path}: ticks per beat is {midi.ticks_per_beat}", reason="not MIDI")
+        raise MidiFileError(
+            f"{path}: MIDI type {midi.type} is not supported (expected type 0 or 1)", reason="unsupported type"
+        )
+    if midi.ticks_per_beat <= 0:  # mido reads the division signed: SMPTE timing is negative
+        raise MidiFileError(
+            f"{path}: time division {midi.ticks_per_beat} is not ticks per beat (SMPTE timing is not supported)",
+            reason="not MIDI",
+        )
     return midi
 
 
@@ -60,19 +71,21 @@ def _events(midi):
         yield tick, message
 
 
-def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None):
+def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None, silent_sections=False):
     """The drum grids of a MIDI file (MidiDrums), one per meter section that has drum notes.
 
     Onsets land on 16ths as Magenta quantizes them, step = int(beats * 4 + 0.5), counted
     from the section's first bar line; beats come from ticks, so tempo changes are honoured.
     `channel` None takes all channels. `meters`, a set of (numerator, denominator), keeps
-    only those sections. Raises MidiFileError when nothing usable is left.
+    only those sections. `silent_sections` keeps sections without drum notes as silent
+    grids, so the grids add up to the file's timeline. Raises MidiFileError when no drum
+    note is left.
     """
     midi = open_midi(path)
     tempos, meter_changes, notes = [], [], []
     for tick, message in _events(midi):
         if message.type == "set_tempo":
-            bpm = mido.tempo2bpm(message.tempo)
+            bpm = mido.tempo2bpm(message.tempo) if message.tempo > 0 else float("inf")
             if not MIN_QPM <= bpm <= MAX_QPM:
                 raise MidiFileError(
                     f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_QPM:.0f}-{MAX_QPM:.0f}",
@@ -80,6 +93,12 @@ def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None)
                 )
             tempos.append((tick, bpm))
         elif message.type == "time_signature":
+            if message.numerator < 1 or message.denominator > MAX_METER_DENOMINATOR:
+                raise MidiFileError(
+                    f"{path}: time signature at tick {tick} is not a meter (numerator {message.numerator}, "
+                    f"denominator 2^{message.denominator.bit_length() - 1}; expected 1-255 over 1-64)",
+                    reason="bad meter",
+                )
             meter_changes.append((tick, (message.numerator, message.denominator)))
         elif message.type == "note_on" and message.velocity > 0:
             if channel is None or message.channel == channel:
@@ -89,25 +108,36 @@ def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None)
         raise MidiFileError(f"{path}: no notes on {where}", reason="no drum notes")
 
     result = MidiDrums([], Counter(), Counter())
+    # A note half a step or less before a section's bar line is that section's downbeat
+    # played early, so sections take notes from half a step before their start.
+    early = midi.ticks_per_beat / STEPS_PER_QUARTER / 2
     for section in _sections(meter_changes, tempos):
         in_section = [
-            n for n in notes if n[0] >= section.start_tick and (section.end_tick is None or n[0] < section.end_tick)
+            n for n in notes
+            if n[0] >= section.start_tick - early and (section.end_tick is None or n[0] < section.end_tick - early)
         ]
-        if not in_section:
+        if not in_section and not silent_sections:
             continue
         per_bar = steps_per_bar(*section.time_signature)
         if per_bar is None or (meters is not None and section.time_signature not in meters):
-            result.skipped_sections["%d/%d" % section.time_signature] += 1
+            if in_section:
+                result.skipped_sections["%d/%d" % section.time_signature] += 1
             continue
-        grid = _quantize(in_section, section, midi.ticks_per_beat, per_bar, pitches, result.dropped_pitches)
+        grid = _quantize(
+            in_section, section, midi.ticks_per_beat, per_bar, pitches, result.dropped_pitches, path, silent_sections
+        )
         if grid is not None:
             result.grids.append(grid)
-    if not result.grids:
+    if not any(grid.velocities.any() for grid in result.grids):
         if result.skipped_sections:
-            found = ", ".join(result.skipped_sections)
+            meters_found = ", ".join(result.skipped_sections)
             wanted = ", ".join("%d/%d" % m for m in sorted(meters)) if meters else "a whole-step meter"
-            raise MidiFileError(f"{path}: only {found} sections, expected {wanted}", reason=f"meter {found}")
-        raise MidiFileError(f"{path}: no drum notes in the {pitches.name} pitch table", reason="no drum notes")
+            raise MidiFileError(
+                f"{path}: only {meters_found} sections, expected {wanted}", reason=f"meter {meters_found}", found=result
+            )
+        raise MidiFileError(
+            f"{path}: no drum notes in the {pitches.name} pitch table", reason="no drum notes", found=result
+        )
     return result
 
 
@@ -130,8 +160,9 @@ def _sections(meter_changes, tempos):
     return sections
 
 
-def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped):
-    """A DrumGrid of one section's notes; None when none is in the pitch table."""
+def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped, path, keep_silent=False):
+    """A DrumGrid of one section's notes; None when none is in the pitch table (unless
+    `keep_silent`) or the section is empty."""
     ticks_per_step = ticks_per_beat / STEPS_PER_QUARTER
     placed = []
     for tick, pitch, velocity in notes:
@@ -142,20 +173,30 @@ def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped):
         exact = (tick - section.start_tick) / ticks_per_step
         step = int(exact + 0.5)
         placed.append((step, drum, velocity, exact - step))
-    if not placed:
+    if not placed and not keep_silent:
         return None
-    last = max(p[0] for p in placed)
-    num_steps = last + 1
+    num_steps = max((p[0] for p in placed), default=-1) + 1
     if section.end_tick is not None:
         num_steps = max(num_steps, int(np.ceil((section.end_tick - section.start_tick) / ticks_per_step)))
     num_steps = -(-num_steps // per_bar) * per_bar
+    if num_steps == 0:
+        return None
+    if num_steps > MAX_SECTION_STEPS:
+        raise MidiFileError(
+            f"{path}: a section at tick {section.start_tick} runs {num_steps} steps, more than the "
+            f"{MAX_SECTION_STEPS} allowed",
+            reason="too long",
+        )
     velocities = np.zeros((num_steps, NUM_DRUM_CLASSES), np.uint8)
     offsets = np.zeros((num_steps, NUM_DRUM_CLASSES), np.float32)
     for step, drum, velocity, offset in placed:
         if velocity > velocities[step, drum]:  # merged hits keep the loudest and its timing
             velocities[step, drum] = velocity
             offsets[step, drum] = offset
-    return DrumGrid(velocities, offsets, qpm=round(section.qpm, 3), time_signature=section.time_signature)
+    # Whole microseconds per quarter put 400 BPM within 0.0014 BPM of its value: two decimals
+    # give back the tempo a file was written with.
+    qpm = round(section.qpm, 2)
+    return DrumGrid(velocities, offsets, qpm=qpm, time_signature=section.time_signature)
 
 
 def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, micro_timing=False):
@@ -170,7 +211,9 @@ def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, m
     events = []  # (tick, order, message); note-offs sort before note-ons at the same tick
     for step, drum in zip(*np.nonzero(grid.velocities)):
         position = step + (grid.offsets[step, drum] if micro_timing else 0.0)
-        on = max(0, round(position * ticks_per_step))
+        # Stay inside the ticks that quantize back to this step: int(tick / tps + 0.5) == step.
+        earliest, latest = np.ceil((step - 0.5) * ticks_per_step), np.ceil((step + 0.5) * ticks_per_step) - 1
+        on = int(max(0, earliest, min(latest, round(position * ticks_per_step))))
         off = on + max(1, round(note_length * ticks_per_step))
         note, velocity = note_map.note_of(drum), int(grid.velocities[step, drum])
         events.append((on, 1, mido.Message("note_on", channel=channel, note=note, velocity=velocity)))

@@ -54,23 +54,32 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
     pitches = TD11_PITCHES if is_gmd else GM_PITCHES
     meter_set = None if meters is None else set(meters)
     sequences = {split: [] for split in SPLITS}
-    skipped, dropped, other_meters, histogram = Counter(), Counter(), Counter(), np.zeros(len(DRUM_CLASSES), np.int64)
+    skipped, skipped_files = Counter(), {}
+    dropped, other_meters, histogram = Counter(), Counter(), np.zeros(len(DRUM_CLASSES), np.int64)
     with Progress(len(jobs), "prepare") as bar:
         for path, split, meta in jobs:
             bar.advance(extra=path.name[:40])
+            name = path.relative_to(source).as_posix() if path.is_relative_to(source) else str(path)
             try:
                 found = read_drum_grids(path, pitches, channel=channel, meters=meter_set)
             except MidiFileError as error:
                 skipped[error.reason] += 1
-                continue
+                skipped_files[name] = error.reason
+                found = error.found
+                if found is None:
+                    continue
+            # a skipped file's left-out pitches and meters are counted too
             dropped.update(found.dropped_pitches)
             other_meters.update(found.skipped_sections)
             for grid in found.grids:
-                sequences[split].append(Sequence(grid, str(path.relative_to(source)), **meta))
+                sequences[split].append(Sequence(grid, name, **meta))
                 histogram += (grid.velocities > 0).sum(axis=0)
-    out.mkdir(parents=True, exist_ok=True)
-    for split, items in sequences.items():
-        save_split(out / f"{split}.npz", items)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for split, items in sequences.items():
+            save_split(out / f"{split}.npz", items)
+    except OSError as error:
+        raise DatasetError(f"--out {out}: cannot write the prepared arrays ({error.strerror or error})") from None
     summary = {
         "source": str(source),
         "kind": "groove" if is_gmd else "folder",
@@ -79,6 +88,7 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
         "files": len(jobs),
         "files_used": len(jobs) - sum(skipped.values()),
         "skipped": dict(skipped),
+        "skipped_files": skipped_files,
         "sections_of_other_meters": dict(other_meters),
         "splits": {
             split: {
@@ -92,7 +102,10 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
         "class_histogram": dict(zip(DRUM_CLASSES, histogram.tolist())),
         "styles": dict(Counter(s.style for items in sequences.values() for s in items)),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as error:
+        raise DatasetError(f"--out {out}: cannot write summary.json ({error.strerror or error})") from None
     log(format_summary(summary))
     return summary
 
