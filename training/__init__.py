@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Training and evaluation of the drum LSTM (imports TensorFlow; nothing outside training/ and export/ may)."""

@@ -87,5 +87,9 @@ def _parse_value(name, value, default):
             raise ValueError
         return parsed
     except ValueError:
-        kind = "true/false" if isinstance(default, bool) else "a list like [256,256]" if isinstance(default, tuple) else f"a non-negative {type(default).__name__}"
+        kind = (
+            "true/false" if isinstance(default, bool)
+            else "a list like [256,256]" if isinstance(default, tuple)
+            else f"a non-negative {type(default).__name__}"
+        )
         raise DeepBeatError(f"--hparams: {name}={value!r} is not {kind}") from None

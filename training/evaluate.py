@@ -1,0 +1,284 @@
+"""`deepbeat eval`: a trained model next to the baselines on one split, as a table, JSON and Markdown.
+
+The model runs over whole sequences with its state carried; every baseline predicts exactly
+the same target steps (each step of a sequence but its first) from the steps before it.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from deepbeat.dataset import load_summary
+from deepbeat.drums import DRUM_CLASSES
+from deepbeat.errors import DeepBeatError
+
+from .baselines import all_baselines, baseline_sums, step_sequences
+from .examples import SEQUENCES_PER_BATCH, encode_sequences, load_sequences, sequence_batches
+from .losses import metrics_from_sums
+from .runs import RunDir, config_path, load_trained, read_json, write_json
+
+FOCUS_STYLE = "hiphop"
+TABLE_METRICS = ("nll", "perplexity", "accuracy", "event_accuracy", "no_event_accuracy")
+GOAL_PERPLEXITY_CUT = 0.20  # issue 3: perplexity at least 20 % below the best baseline's
+GENERATED_SEQUENCES = 64  # sampled in parallel, each primed with the first bar of a split sequence
+
+
+def style_groups(sequences):
+    """{"all": sequences, FOCUS_STYLE: those of that style} (the second only when present)."""
+    groups = {"all": sequences}
+    focused = [s for s in sequences if s.style == FOCUS_STYLE]
+    if focused:
+        groups[FOCUS_STYLE] = focused
+    return groups
+
+
+def hide_style(encoded):
+    """The same encoded split with every style set to "any" (id 0)."""
+    arrays = dict(encoded.arrays, style=np.zeros_like(encoded.arrays["style"]))
+    return type(encoded)(arrays, encoded.starts, encoded.styles, encoded.steps_per_bar)
+
+
+def model_metrics(trained, sequences):
+    """Class metrics of the model with the sequences' styles, and with style "any"."""
+    from .trainer import sequence_sums
+
+    encoded = encode_sequences(sequences, trained.encoding)
+    weight = trained.hparams.velocity_loss_weight
+    return {
+        "model": metrics_from_sums(sequence_sums(trained.model, encoded), weight),
+        "model, style any": metrics_from_sums(sequence_sums(trained.model, hide_style(encoded)), weight),
+    }
+
+
+def velocity_metrics(trained, sequences, train_sequences):
+    """Per drum class over the hits of the split: velocity NLL (nats), MAE of the expected velocity,
+    and for scale the MAE of always playing the class's mean training velocity."""
+    train_velocities = np.concatenate([s.grid.velocities for s in train_sequences]).astype(np.float64)
+    class_means = np.array([np.mean(v[v > 0]) if np.any(v > 0) else 0.0 for v in train_velocities.T])
+    constant_error = np.zeros(len(DRUM_CLASSES))
+    encoding = trained.encoding
+    centres = encoding.bin_velocity(np.arange(encoding.velocity_bins)).astype(np.float64)
+    nll = np.zeros(len(DRUM_CLASSES))
+    error = np.zeros(len(DRUM_CLASSES))
+    hits = np.zeros(len(DRUM_CLASSES))
+    encoded = encode_sequences(sequences, encoding)
+    for indices, inputs, targets in sequence_batches(encoded):
+        logits = np.asarray(trained.model(inputs, training=False)["velocity_logits"], np.float64)
+        log_p = logits - logits.max(-1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+        mask = targets["velocity_mask"] * targets["step_mask"][..., None]
+        true_bins = targets["velocity_bin"]
+        nll -= np.sum(np.take_along_axis(log_p, true_bins[..., None], -1)[..., 0] * mask, axis=(0, 1))
+        true_velocity = _next_velocities(sequences, indices, mask.shape[1])
+        expected = np.exp(log_p) @ centres
+        error += np.sum(np.abs(expected - true_velocity) * mask, axis=(0, 1))
+        constant_error += np.sum(np.abs(class_means - true_velocity) * mask, axis=(0, 1))
+        hits += mask.sum((0, 1))
+    return {
+        name: {"hits": int(hits[d]), "nll": nll[d] / max(hits[d], 1), "mae": error[d] / max(hits[d], 1),
+               "mae_class_mean": constant_error[d] / max(hits[d], 1)}
+        for d, name in enumerate(DRUM_CLASSES)
+    }
+
+
+def _next_velocities(sequences, indices, length):
+    """MIDI velocities of the target steps (t+1) for each padded row of a sequence batch ([B, length, 9])."""
+    result = np.zeros((len(indices), length, len(DRUM_CLASSES)))
+    for row, index in enumerate(indices):
+        velocities = sequences[index].grid.velocities[1:]
+        result[row, : len(velocities)] = velocities
+    return result
+
+
+def generated_velocity_stats(trained, sequences, bars, seed=0):
+    """Per class mean/std of sampled velocities vs the split's own, from `bars` sampled bars."""
+    rng = np.random.default_rng(seed)
+    encoding = trained.encoding
+    steps_per_bar = sequences[0].grid.steps_per_bar
+    count = min(GENERATED_SEQUENCES, max(bars, 1))
+    new_steps = steps_per_bar * max(bars // count, 1)
+    primers = [sequences[i] for i in rng.choice(len(sequences), count)]
+    steps = np.array([p.grid.steps[:steps_per_bar] for p in primers], np.int64)
+    velocities = np.array([p.grid.velocities[:steps_per_bar] for p in primers], np.float64)
+    styles = [encoding.styles.index(p.style) if p.style in encoding.styles else 0 for p in primers]
+    for _ in range(new_steps):
+        inputs = _batch_inputs(encoding, steps, velocities, styles, [p.grid.qpm for p in primers])
+        outputs = trained.model(inputs, training=False)
+        class_logits = np.asarray(outputs["class_logits"][:, -1], np.float64)
+        velocity_logits = np.asarray(outputs["velocity_logits"][:, -1], np.float64)
+        chosen = np.array([rng.choice(len(p), p=p) for p in _softmax(class_logits)])
+        hit = (chosen[:, None] >> np.arange(len(DRUM_CLASSES))) & 1
+        bins = np.array([[rng.choice(encoding.velocity_bins, p=p) for p in row] for row in _softmax(velocity_logits)])
+        steps = np.concatenate([steps, chosen[:, None]], 1)
+        velocities = np.concatenate([velocities, (hit * encoding.bin_velocity(bins))[:, None]], 1)
+    generated = velocities[:, steps_per_bar:].reshape(-1, len(DRUM_CLASSES))
+    data = np.concatenate([s.grid.velocities for s in sequences]).astype(np.float64)
+    return {
+        "bars": int(count * new_steps // steps_per_bar),
+        "classes": {name: {"generated": _mean_std(generated[:, d]), "data": _mean_std(data[:, d])}
+                    for d, name in enumerate(DRUM_CLASSES)},
+    }
+
+
+def _batch_inputs(encoding, steps, velocities, styles, qpms):
+    rows = [encoding.inputs(s, v, 0, style, qpm) for s, v, style, qpm in zip(steps, velocities, styles, qpms)]
+    return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
+
+
+def _softmax(logits):
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
+
+
+def _mean_std(values):
+    hits = values[values > 0]
+    return {"hits": int(len(hits)), "mean": float(hits.mean()) if len(hits) else None,
+            "std": float(hits.std()) if len(hits) else None}
+
+
+def evaluate(trained, data_dir, split, num_batches=None, generate_bars=256):
+    """The report dict: metrics per group (all, hiphop) for the model and every baseline, velocity figures.
+
+    num_batches limits the split to its first num_batches x SEQUENCES_PER_BATCH sequences (model and baselines alike).
+    """
+    train = load_sequences(data_dir, "train")
+    evaluated = load_sequences(data_dir, split)
+    if num_batches:
+        evaluated = evaluated[: num_batches * SEQUENCES_PER_BATCH]
+    baselines = [b.fit(step_sequences(train)) for b in all_baselines()]
+    groups = {}
+    for group, sequences in style_groups(evaluated).items():
+        rows = model_metrics(trained, sequences)
+        for baseline in baselines:
+            rows[baseline.name] = metrics_from_sums(baseline_sums(baseline, step_sequences(sequences)))
+        groups[group] = {"sequences": len(sequences), "rows": rows}
+    report = {"split": split, "data_dir": str(data_dir), "groups": groups,
+              "velocity": velocity_metrics(trained, evaluated, train),
+              "goals": goals(groups["all"]["rows"], [b.name for b in baselines])}
+    if generate_bars:
+        report["generated_velocity"] = generated_velocity_stats(trained, evaluated, generate_bars)
+    return report
+
+
+def goals(rows, baseline_names):
+    """Issue 3's goals: lower NLL than every baseline, perplexity >= 20 % below the best baseline's."""
+    best = min(baseline_names, key=lambda name: rows[name]["nll"])
+    model = rows["model"]
+    cut = 1 - model["perplexity"] / rows[best]["perplexity"]
+    return {"best_baseline": best, "beats_every_baseline_nll": model["nll"] < rows[best]["nll"],
+            "perplexity_cut_vs_best": cut, "perplexity_goal_met": cut >= GOAL_PERPLEXITY_CUT}
+
+
+def table(group_rows):
+    """Fixed-width text table of one group's rows."""
+    lines = [f"{'':26s}" + "".join(f"{name:>18s}" for name in TABLE_METRICS)]
+    for name, metrics in group_rows.items():
+        lines.append(f"{name:26s}" + "".join(f"{metrics[m]:18.4f}" for m in TABLE_METRICS))
+    return "\n".join(lines)
+
+
+def markdown(report, title):
+    """The report as Markdown: metric tables per group, velocity tables, goals, training and commands."""
+    out = [f"# {title}", "", f"Split `{report['split']}` of `{report['data_dir']}`; the model runs over whole "
+           "sequences with its state carried, every baseline predicts the same target steps from the steps "
+           "before them. NLL in nats per step; perplexity = exp(NLL); event accuracy over target steps with "
+           "at least one hit.", ""]
+    for group, data in report["groups"].items():
+        out += [f"## {group} ({data['sequences']} sequences, {data['rows']['model']['steps']} target steps)", "",
+                "| | " + " | ".join(TABLE_METRICS) + " |", "|---" * (len(TABLE_METRICS) + 1) + "|"]
+        for name, metrics in data["rows"].items():
+            out.append(f"| {name} | " + " | ".join(f"{metrics[m]:.4f}" for m in TABLE_METRICS) + " |")
+        out.append("")
+    g = report["goals"]
+    out += ["## Goals (all styles)", "",
+            f"- lower NLL than every baseline: **{'yes' if g['beats_every_baseline_nll'] else 'no'}** "
+            f"(best baseline: {g['best_baseline']})",
+            f"- perplexity vs the best baseline's: {100 * g['perplexity_cut_vs_best']:.1f} % lower (goal: at least "
+            f"{100 * GOAL_PERPLEXITY_CUT:.0f} % lower): **{'met' if g['perplexity_goal_met'] else 'not met'}**", ""]
+    out += [f"## Velocity head ({report['split']} hits)", "",
+            "MAE of the expected velocity (bin centres weighted by the predicted distribution) against the played "
+            "MIDI velocity; for scale, the MAE of always playing the class's mean training velocity.", "",
+            "| class | hits | NLL (nats) | MAE | MAE, class mean |", "|---|---|---|---|---|"]
+    for name, v in report["velocity"].items():
+        out.append(f"| {name} | {v['hits']} | {v['nll']:.3f} | {v['mae']:.2f} | {v['mae_class_mean']:.2f} |")
+    out.append("")
+    if "generated_velocity" in report:
+        generated = report["generated_velocity"]
+        out += [f"## Generated velocities ({generated['bars']} sampled bars) vs data", "",
+                "Sampled at temperature 1, each velocity at its bin's centre; primed with a split sequence's "
+                "first bar.", "",
+                "| class | generated hits | generated mean ± std | data hits | data mean ± std |",
+                "|---|---|---|---|---|"]
+        for name, v in generated["classes"].items():
+            out.append(f"| {name} | {v['generated']['hits']} | {_format_mean_std(v['generated'])} | "
+                       f"{v['data']['hits']} | {_format_mean_std(v['data'])} |")
+        out.append("")
+    if report.get("training"):
+        out += ["## Training", "", *training_lines(report["training"]), ""]
+    if report.get("commands"):
+        out += ["## Commands", "", "```"] + report["commands"] + ["```", ""]
+    return "\n".join(out)
+
+
+def training_lines(training):
+    """Markdown bullets of a run state: steps, best step, time and throughput."""
+    lines = [f"- steps trained: {training['step']}; weights kept from step {training['best_step']} "
+             f"(lowest validation loss, {training['best_validation_loss']:.4f})"]
+    if "training_seconds" in training:
+        lines.append(f"- training time: {training['training_seconds'] / 60:.1f} min of training steps, "
+                     f"{training.get('wall_seconds', 0) / 60:.1f} min wall clock with validation")
+    if "timesteps_per_second" in training:
+        lines.append(f"- throughput: {training['timesteps_per_second']:,.0f} timesteps/s "
+                     f"({training['timesteps']:,} real steps of training windows, padding not counted)")
+    if "machine" in training:
+        lines.append(f"- machine: {training['machine']['cpus']} CPU cores, {training['machine']['gpus']} GPUs")
+    if training.get("stopped_early"):
+        lines.append("- stopped early: no better validation loss")
+    return lines
+
+
+def _format_mean_std(stats):
+    return "-" if stats["mean"] is None else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
+def run_evaluation(args, command):
+    """The `deepbeat eval` command: evaluate, print the tables, write JSON + Markdown, record a summary."""
+    if not (args.model or args.run_dir):
+        raise DeepBeatError("give --run-dir RUN or --model NAME.weights.h5 to evaluate")
+    source = Path(args.model or args.run_dir)
+    run = RunDir(source) if source.is_dir() else None
+    trained = load_trained(source)
+    config_file = config_path(run.best_weights if run else source)
+    report = evaluate(trained, args.data, args.split, args.num_eval_batches, args.generate_bars)
+    report["model"] = str(source)
+    training = trained.info.get("training")
+    if training is None and run and run.state.exists():
+        training = read_json(run.state, "run state")
+    if training:
+        report["training"] = training
+    report["commands"] = reproduction_commands(args.data, training, trained.info.get("export_command"), command)
+    stem = Path(args.out) if args.out else (
+        source / f"eval-{args.split}" if run else source.with_name(config_file.stem + "-eval"))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report, f"DeepBeat evaluation: {source.name}"))
+    config = read_json(config_file, "trained-model config")
+    config["eval"] = {"split": args.split, "all": report["groups"]["all"]["rows"]["model"],
+                      "goals": report["goals"], "report": stem.with_suffix(".md").name}
+    write_json(config_file, config)
+    for group, data in report["groups"].items():
+        print(f"{group} ({data['sequences']} sequences)")
+        print(table(data["rows"]))
+    print(f"goals: {json.dumps(report['goals'])}")
+    print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+
+
+def reproduction_commands(data_dir, training, export_command, eval_command):
+    """Prepare (when the data summary names its source), train, export and eval command lines."""
+    source = load_summary(data_dir).get("source")
+    return [
+        *([f"deepbeat data prepare --source {source} --out {data_dir}"] if source else []),
+        *(training or {}).get("commands", []),
+        *([export_command] if export_command else []),
+        eval_command,
+    ]
