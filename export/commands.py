@@ -1,2 +1,89 @@
+"""`deepbeat export` and `deepbeat bench generate` (TensorFlow is imported only when they run)."""
+from pathlib import Path
+
+from deepbeat.errors import DeepBeatError
+
+DEFAULT_BENCH_OUTPUT = "docs/benchmarks/generate.json"
+
+
+def _add_source(parser, required):
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("--run-dir", "--run_dir", dest="run_dir", help="training run folder (uses its best weights)")
+    source.add_argument("--weights", help="NAME.weights.h5 file with NAME.json beside it")
+    parser.add_argument("--data", help="prepared data folder ('deepbeat data prepare --out'); parity runs on its "
+                        "test split (validation if short). Without it, parity runs on sequences sampled from the model")
+
+
 def register(subparsers, benchmarks):
-    """Filled in by this stage."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained model to a streaming single-step ONNX file",
+        description="Rebuild the trained model as a single-step graph (step features and LSTM state in, "
+        "class and velocity logits and new state out), convert it to ONNX (opset 17) with its settings "
+        "in the file's metadata, and write it only if its logits match the Keras model's within 1e-4 "
+        "over 32 held-out sequences run step by step.",
+    )
+    _add_source(p, required=True)
+    p.add_argument("--output", help="ONNX file to write (default: RUN/model.onnx, or NAME.onnx beside the weights)")
+    p.add_argument("--verify", metavar="FILE", help="re-check an exported FILE against the model instead of exporting")
+    p.set_defaults(run=_export, command="export")
+
+    b = benchmarks.add_parser(
+        "generate",
+        help="step latency and generation speed: ONNX Runtime vs TensorFlow",
+        description="In one run on one model: batch-1 step latency (ONNX Runtime vs a TensorFlow "
+        "tf.function), time per bar of 16 sampled steps, and 5 x 128-step generation in ORT vs TF. "
+        "Goals: ORT at least 8x faster per step, a bar in at most 2.5 ms. Without --run-dir or "
+        "--weights it measures the shipped model's weights (deepbeat/models/default.weights.h5).",
+    )
+    _add_source(b, required=False)
+    b.add_argument("--output", default=DEFAULT_BENCH_OUTPUT, help=f"results JSON (default {DEFAULT_BENCH_OUTPUT})")
+    b.add_argument("--repeats", type=int, default=2000, help="timed steps per latency figure (default 2000)")
+    b.set_defaults(run=_bench, command="bench generate")
+
+
+def _model_source(args):
+    """The run folder or weights file to load; the benchmark defaults to the shipped weights."""
+    if args.run_dir or args.weights:
+        return args.run_dir or args.weights
+    from .benchmark import default_weights
+
+    return default_weights()
+
+
+def _trained(args):
+    from deepbeat.training.runs import load_trained
+
+    return load_trained(_model_source(args))
+
+
+def _default_output(args):
+    from deepbeat.bridge.stepmodel import run_model_path
+
+    if args.run_dir:
+        return run_model_path(args.run_dir)
+    weights = Path(args.weights)
+    return weights.with_name(weights.name.removesuffix(".weights.h5").removesuffix(".h5") + ".onnx")
+
+
+def _export(args):
+    from .exporter import export, verify
+
+    trained = _trained(args)
+    if args.verify:
+        report = verify(trained, args.verify, args.data)
+        print(report.summary())
+        if not report.passed:
+            raise DeepBeatError(f"{args.verify}: fails parity: logits differ by up to {report.max_diff:.3g}")
+        print(f"{args.verify}: OK")
+        return
+    output = Path(args.output or _default_output(args))
+    report = export(trained, output, args.data)
+    print(report.summary())
+    print(f"wrote {output} ({output.stat().st_size / 1024:.0f} KiB)")
+
+
+def _bench(args):
+    from .benchmark import run_benchmark
+
+    run_benchmark(_trained(args), str(_model_source(args)), args.output, repeats=args.repeats, data_dir=args.data)

@@ -1,0 +1,222 @@
+"""`deepbeat bench generate`: ONNX Runtime vs TensorFlow on one model, in one run.
+
+Figures: batch-1 step latency (ORT vs the same step as a TF tf.function), time per bar of
+16 sampled steps, and 5 x 128-step generation batched, each through the same DrumSampler.
+Goals (issue 4): ORT at least 8x faster per step; a bar in at most 2.5 ms.
+"""
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import deepbeat
+from deepbeat.bridge.sampler import DrumSampler
+from deepbeat.bridge.stepmodel import FEATURES, StepModel, session_options
+from deepbeat.grid import DrumGrid
+
+from .exporter import export
+from .step_graph import state_tensors, step_function
+
+STEP_SPEEDUP_GOAL = 8.0
+BAR_MS_GOAL = 2.5
+STEPS_PER_BAR = 16
+BATCH_OUTPUTS, BATCH_STEPS = 5, 128
+
+
+def default_weights():
+    """The shipped model's Keras weights, beside the shipped ONNX file."""
+    return Path(deepbeat.__file__).parent / "models" / "default.weights.h5"
+
+
+class TFStepModel:
+    """The single-step tf.function behind StepModel's interface, so the sampler can run on TF."""
+
+    def __init__(self, trained):
+        self.encoding = trained.encoding
+        self._step = step_function(trained.model, trained.hparams)
+        self._states = state_tensors(trained.hparams)
+
+    def initial_state(self, batch=1):
+        return tuple(np.zeros((batch, s.size), np.float32) for s in self._states)
+
+    def step(self, inputs, state):
+        out = self._step(*(inputs[name] for name in FEATURES), *state)
+        return (
+            out["class_logits"].numpy(), out["velocity_logits"].numpy(),
+            tuple(out[s.output].numpy() for s in self._states),
+        )
+
+
+def _timed(call, repeats, scale, warmup=20):
+    """Time `repeats` calls after `warmup` untimed ones: wall-clock and process CPU time, each summarised.
+
+    Other jobs share this CPU; the CPU time (all threads of this process) leaves out the
+    time the scheduler gave to them, the wall time is what a user would wait.
+    """
+    for _ in range(warmup):
+        call()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return {"wall": _summary(wall, scale), "cpu": _summary(cpu, scale)}
+
+
+def _summary(times, scale):
+    return {"median": statistics.median(times) * scale, "mean": statistics.fmean(times) * scale,
+            "p90": float(np.percentile(times, 90)) * scale, "runs": len(times)}
+
+
+def _step_latency(model, repeats):
+    """Batch-1 step latency in microseconds, state carried from call to call."""
+    inputs = model.encoding.inputs([1], np.zeros((1, 9)), 0)
+    state = [model.initial_state(1)]
+
+    def call():
+        state[0] = model.step(inputs, state[0])[2]
+
+    return _timed(call, repeats, 1e6)
+
+
+def _bar_time(model, repeats):
+    """Milliseconds to sample one bar (16 steps, sampling included) for one output."""
+    sampler = DrumSampler(model, seed=0)
+    sampler.prime(DrumGrid.from_steps([1, 0, 4, 0] * 4))
+    return _timed(lambda: sampler.sample(STEPS_PER_BAR), repeats, 1e3, warmup=5)
+
+
+def _batch_generation(model, repeats):
+    """Seconds for 5 outputs x 128 steps, generated together."""
+    def call():
+        sampler = DrumSampler(model, num_outputs=BATCH_OUTPUTS, seed=0)
+        sampler.prime(DrumGrid.from_steps([1]))
+        sampler.sample(BATCH_STEPS)
+
+    return _timed(call, repeats, 1.0, warmup=1)
+
+
+def _ort_with_default_threads(path):
+    """The same model on an ORT session with ORT's own thread defaults, to justify ours."""
+    import onnxruntime as ort
+
+    model = StepModel.load(path)
+    options = session_options()
+    options.intra_op_num_threads = 0  # 0 = ORT picks (one per core)
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return StepModel(session, model.metadata, path)
+
+
+def weight_bytes_per_step(path):
+    """Bytes of weights one step reads: whole matrices, one row of each gathered table."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    gathered = {node.input[0] for node in proto.graph.node if node.op_type == "Gather"}
+    total = 0
+    for tensor in proto.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        total += array.nbytes // len(array) if tensor.name in gathered and array.ndim else array.nbytes
+    return total
+
+
+def _l2_cache():
+    """The first core's L2 size as the kernel reports it (e.g. "2048K"), or None."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
+    except OSError:
+        return None
+
+
+def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
+    """Export the model (loaded from `source`) to a temporary file, parity checked; time both runtimes;
+    print the figures and write them as JSON."""
+    import onnxruntime
+    import tensorflow as tf
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.onnx"
+        parity = export(trained, path, data_dir)
+        ort_model, tf_model = StepModel.load(path), TFStepModel(trained)
+        ort_default = _ort_with_default_threads(path)
+        step_bytes = weight_bytes_per_step(path)
+        figures = {
+            "step_latency_us": {"ort": _step_latency(ort_model, repeats), "tf": _step_latency(tf_model, repeats // 4),
+                                "ort_default_threads": _step_latency(ort_default, repeats)},
+            "bar_ms": {"ort": _bar_time(ort_model, repeats // 20), "tf": _bar_time(tf_model, repeats // 80)},
+            "generate_5x128_s": {"ort": _batch_generation(ort_model, 10), "tf": _batch_generation(tf_model, 3)},
+        }
+    results = {
+        "model": {"source": source, "rnn_layer_sizes": list(trained.hparams.rnn_layer_sizes),
+                  "parameters": int(trained.model.count_params()), "styles": len(trained.encoding.styles),
+                  # batch-1 steps are bound by reading the weights: bytes per step / ORT step time
+                  "weight_bytes_per_step": step_bytes,
+                  "weight_read_GB_per_s": step_bytes / figures["step_latency_us"]["ort"]["cpu"]["median"] / 1e3},
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+                    "tensorflow": tf.__version__, "l2_cache_per_core": _l2_cache(),
+                    # other jobs share this CPU: the 1-minute load average before and after the run
+                    "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "parity": parity.to_dict(),
+        **figures,
+        "goals": _goals(figures),
+    }
+    model = results["model"]
+    print(f"model: {source}, LSTM {model['rnn_layer_sizes']}, {model['parameters']:,} parameters, "
+          f"{model['weight_bytes_per_step'] / 2**20:.2f} MiB of weights read per step "
+          f"({model['weight_read_GB_per_s']:.1f} GB/s at the ORT step time; L2 per core "
+          f"{results['machine']['l2_cache_per_core']}); load average {results['machine']['load_average']}")
+    print(_table(results))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {output}")
+    return results
+
+
+def _goals(figures):
+    """Each goal judged on wall-clock and on CPU time medians."""
+    latency, bar = figures["step_latency_us"], figures["bar_ms"]
+    goals = {}
+    for clock in ("wall", "cpu"):
+        speedup = latency["tf"][clock]["median"] / latency["ort"][clock]["median"]
+        bar_ms = bar["ort"][clock]["median"]
+        goals[clock] = {
+            "step_speedup": {"goal": STEP_SPEEDUP_GOAL, "value": speedup, "met": speedup >= STEP_SPEEDUP_GOAL},
+            "bar_ms": {"goal": BAR_MS_GOAL, "value": bar_ms, "met": bar_ms <= BAR_MS_GOAL},
+        }
+    return goals
+
+
+def _table(results):
+    """Median figures, wall-clock / CPU time, ORT next to TF, and the goals."""
+    latency, bar, batch = results["step_latency_us"], results["bar_ms"], results["generate_5x128_s"]
+
+    def pair(figure, unit, scale=1.0, digits=1):
+        return " / ".join(f"{figure[clock]['median'] * scale:.{digits}f}" for clock in ("wall", "cpu")) + f" {unit}"
+
+    def verdict(name, fmt):
+        goals = [(clock, results["goals"][clock][name]) for clock in ("wall", "cpu")]
+        return ", ".join(f"{clock} {fmt(goal['value'])} ({'met' if goal['met'] else 'NOT met'})"
+                         for clock, goal in goals)
+
+    header = ("median, wall / CPU", "ONNX Runtime", "TensorFlow", "goal")
+    rows = [
+        ("step latency, batch 1", pair(latency["ort"], "us"), pair(latency["tf"], "us"),
+         f">= {STEP_SPEEDUP_GOAL:g}x: " + verdict("step_speedup", lambda v: f"{v:.1f}x")),
+        ("  ORT, ORT's default threads", pair(latency["ort_default_threads"], "us"), "", ""),
+        ("bar of 16 steps, sampled", pair(bar["ort"], "ms", digits=2), pair(bar["tf"], "ms", digits=2),
+         f"<= {BAR_MS_GOAL:g} ms: " + verdict("bar_ms", lambda v: f"{v:.2f} ms")),
+        ("5 x 128 steps, batched", pair(batch["ort"], "ms", 1e3), pair(batch["tf"], "ms", 1e3), ""),
+    ]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows)

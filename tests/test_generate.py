@@ -1,0 +1,165 @@
+"""`deepbeat generate` end to end on the tiny fixture model, without TensorFlow."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+
+from deepbeat.cli import main
+from deepbeat.grid import DrumGrid
+from deepbeat.midifiles import read_drum_grids, write_midi
+from deepbeat.notemaps import MPC_CHROMATIC
+from deepbeat.primer import parse_step_text
+
+TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
+PRIMER = "[(36,42),(42,),(38,42),(42,)]"
+
+
+def generate(tmp_path, *options, folder="out"):
+    """Run generate in-process: (exit code, MIDI files written)."""
+    out = tmp_path / folder
+    argv = ["generate", "--model", str(TINY_MODEL), "--output-dir", str(out), *options]
+    return main(argv), sorted(out.glob("*.mid")) if out.exists() else []
+
+
+def printed_grids(text):
+    """The grid blocks printed after each file line."""
+    blocks = {}
+    for block in text.strip().split("\n\n"):
+        header, _, grid = block.partition("\n")
+        blocks[header.split(":")[0]] = grid
+    return blocks
+
+
+def test_writes_one_midi_per_output_matching_the_printed_grid(tmp_path, capsys):
+    code, files = generate(tmp_path, "--primer-drums", PRIMER, "--num-outputs", "3", "--num-steps", "32",
+                           "--qpm", "90", "--style", "hiphop", "--seed", "7")
+    out = capsys.readouterr().out
+    assert code == 0 and len(files) == 3
+    printed = printed_grids(out)
+    assert set(printed) == {str(f) for f in files}
+    for path in files:
+        midi = mido.MidiFile(path)
+        tempo = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo")
+        assert round(mido.tempo2bpm(tempo), 3) == 90.0
+        grid = read_drum_grids(path).grids[0]
+        grid = grid.concat(DrumGrid.silent(32 - grid.num_steps))  # a silent last bar reads back shorter
+        assert grid.to_text() == printed[str(path)]
+        assert grid.steps[:4].tolist() == [0b101, 0b100, 0b110, 0b100]  # the primer comes first
+        assert "90 BPM, style hiphop" in out
+
+
+def test_velocities_come_from_the_model(tmp_path, capsys):
+    code, files = generate(tmp_path, "--num-steps", "48", "--seed", "3")
+    assert code == 0
+    grid = read_drum_grids(files[0]).grids[0]
+    continuation = grid.velocities[1:][grid.velocities[1:] > 0]
+    assert len(set(continuation.tolist())) > 1  # several velocity bins, not one fixed velocity
+
+
+def test_seed_reproduces_the_midi(tmp_path, capsys):
+    runs = [generate(tmp_path, "--seed", "5", "--num-outputs", "2", "--num-steps", "32", folder=f"run{i}")[1]
+            for i in range(2)]
+    other = generate(tmp_path, "--seed", "6", "--num-outputs", "2", "--num-steps", "32", folder="other")[1]
+    assert [f.read_bytes() for f in runs[0]] == [f.read_bytes() for f in runs[1]]
+    assert [f.read_bytes() for f in runs[0]] != [f.read_bytes() for f in other]
+
+
+def test_seed_spellings_are_aliases(tmp_path, capsys):
+    out = tmp_path / "aliases"
+    code = main(["generate", "--model", str(TINY_MODEL), "--primer_drums", PRIMER, "--num_outputs", "2",
+                 "--num_steps", "20", "--output_dir", str(out), "--qpm", "100", "--temperature", "0.8",
+                 "--seed", "1"])
+    assert code == 0 and len(list(out.glob("*.mid"))) == 2
+
+
+def test_primer_grid_and_beam_search(tmp_path, capsys):
+    code, files = generate(tmp_path, "--primer-grid", "kick: x...x...; snare: ....x...", "--num-steps", "32",
+                           "--beam-size", "2", "--branch-factor", "3", "--steps-per-iteration", "4", "--seed", "2")
+    assert code == 0 and len(files) == 1
+    grid = read_drum_grids(files[0]).grids[0]
+    assert grid.slice(0, 8).steps.tolist() == parse_step_text("kick: x...x...; snare: ....x...").steps.tolist()
+
+
+def test_primer_midi_sets_the_tempo_and_note_map_the_notes(tmp_path, capsys):
+    primer = DrumGrid.from_steps([1, 0, 4, 0] * 8, qpm=84.0)  # two bars
+    write_midi(primer, tmp_path / "primer.mid", note_map=MPC_CHROMATIC)
+    code, files = generate(tmp_path, "--primer-midi", str(tmp_path / "primer.mid"), "--primer-bars", "1",
+                           "--num-steps", "32", "--note-map", "mpc-chromatic", "--seed", "4")
+    assert code == 0
+    midi = mido.MidiFile(files[0])
+    notes = {m.note for m in midi.tracks[0] if m.type == "note_on"}
+    assert notes <= set(MPC_CHROMATIC.notes) and {36, 38} <= notes
+    tempo = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo")
+    assert round(mido.tempo2bpm(tempo)) == 84
+    assert "84 BPM" in capsys.readouterr().out
+
+
+def test_run_dir_uses_its_exported_model(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["generate", "--run_dir", str(run), "--output-dir", str(tmp_path / "a")]) == 2
+    assert "deepbeat export --run-dir" in capsys.readouterr().err
+    shutil.copy(TINY_MODEL, run / "model.onnx")
+    assert main(["generate", "--run_dir", str(run), "--num-steps", "17", "--output-dir", str(tmp_path / "b")]) == 0
+
+
+def _bad_files(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model")
+    bare = onnx.load(TINY_MODEL)
+    del bare.metadata_props[:]
+    onnx.save(bare, tmp_path / "bare.onnx")
+    newer = onnx.load(TINY_MODEL)
+    onnx.helper.set_model_props(newer, {**{p.key: p.value for p in newer.metadata_props},
+                                         "deepbeat.format_version": "99"})
+    onnx.save(newer, tmp_path / "newer.onnx")
+    return text, tmp_path / "bare.onnx", tmp_path / "newer.onnx"
+
+
+@pytest.mark.parametrize("case", ["text", "bare", "newer", "long primer", "style", "note map", "primer", "missing"])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
+    if case in ("text", "bare", "newer"):
+        text, bare, newer = _bad_files(tmp_path)
+        options = ["--model", str({"text": text, "bare": bare, "newer": newer}[case])]
+        expected = {"text": "not a loadable ONNX model", "bare": "without DeepBeat metadata", "newer": "newer"}[case]
+    else:
+        options, expected = {
+            "long primer": (["--primer-drums", PRIMER, "--num-steps", "4"], "--num-steps 4"),
+            "style": (["--style", "polka"], "unknown style 'polka'"),
+            "note map": (["--note-map", "tr808"], "unknown note map"),
+            "primer": (["--primer-drums", "[(36,),(999,)]"], "primer position"),
+            "missing": (["--model", str(tmp_path / "absent.onnx")], "no such file"),
+        }[case]
+    argv = ["generate", "--model", str(TINY_MODEL), "--output-dir", str(tmp_path / "out"), *options]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepbeat generate: error: ") and err.count("\n") == 1 and expected in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_generate_never_imports_tensorflow(tmp_path):
+    script = (
+        "import sys; from deepbeat.cli import main; "
+        f"code = main(['generate', '--model', {str(TINY_MODEL)!r}, '--output-dir', {str(tmp_path)!r}, "
+        "'--num-outputs', '2', '--num-steps', '32', '--style', 'hiphop', '--seed', '1']); "
+        "assert code == 0, code; "
+        # onnx and tf2onnx are export-only extras too: a plain install must generate without them
+        "assert not {'tensorflow', 'keras', 'onnx', 'tf2onnx'} & set(sys.modules), 'training stack imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("*.mid"))) == 2 and "kick" in result.stdout
+
+
+def test_without_model_uses_the_shipped_one(tmp_path, capsys):
+    from deepbeat.bridge.stepmodel import default_model_path
+
+    if not default_model_path().is_file():
+        pytest.skip("no shipped model in this checkout yet (deepbeat/models/default.onnx)")
+    out = tmp_path / "shipped"
+    assert main(["generate", "--style", "hiphop", "--num-steps", "32", "--seed", "7", "--output-dir", str(out)]) == 0
+    assert len(list(out.glob("*.mid"))) == 1 and "style hiphop" in capsys.readouterr().out

@@ -1,0 +1,138 @@
+"""StepModel: loading an exported ONNX step model with onnxruntime, its metadata, one batched step."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepbeat.bridge.stepmodel import StepModel, default_model_path
+from deepbeat.errors import ModelFileError
+from deepbeat.export.metadata import FORMAT_VERSION, PREFIX, ModelMetadata
+
+TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
+
+
+@pytest.fixture(scope="module")
+def model():
+    return StepModel.load(TINY_MODEL)
+
+
+def step_inputs(model, steps, position=0, style="any"):
+    """One step's features for each row of `steps` (velocity 100 on every hit)."""
+    encoding = model.encoding
+    rows = [encoding.inputs([s], [[100 if s >> d & 1 else 0 for d in range(9)]], position, encoding.style_id(style))
+            for s in steps]
+    return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
+
+
+def test_metadata_describes_the_model(model):
+    assert model.encoding.styles[0] == "any" and "hiphop" in model.encoding.styles
+    assert model.info["hparams"]["rnn_layer_sizes"] == [32, 32]
+    assert model.info["data_summary"]["splits"]["test"]["sequences"] > 0
+    assert [s.name for s in model.metadata.states] == ["lstm_0_h", "lstm_0_c", "lstm_1_h", "lstm_1_c"]
+    assert [s.size for s in model.metadata.states] == [32, 32, 32, 32]
+
+
+def test_session_is_tuned_for_batch_one_latency(model):
+    options = model.session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+
+
+def test_step_shapes_and_state(model):
+    state = model.initial_state(3)
+    assert all(s.shape == (3, 32) and not s.any() for s in state)
+    class_logits, velocity_logits, new_state = model.step(step_inputs(model, [1, 5, 0]), state)
+    assert class_logits.shape == (3, 512)
+    assert velocity_logits.shape == (3, 9, model.encoding.velocity_bins)
+    assert len(new_state) == 4 and all(s.shape == (3, 32) for s in new_state)
+    assert np.isfinite(class_logits).all() and any(s.any() for s in new_state)
+
+
+def test_rows_of_a_batch_are_independent(model):
+    """A batched step gives each row what a batch of one would."""
+    steps = [1, 5, 0, 511]
+    batched = model.step(step_inputs(model, steps, position=3, style="funk"), model.initial_state(4))
+    for row, step in enumerate(steps):
+        single = model.step(step_inputs(model, [step], position=3, style="funk"), model.initial_state(1))
+        np.testing.assert_allclose(batched[0][row], single[0][0], atol=1e-5)
+        np.testing.assert_allclose(batched[1][row], single[1][0], atol=1e-5)
+
+
+def test_state_carries_history(model):
+    inputs = step_inputs(model, [1])
+    first = model.step(inputs, model.initial_state(1))
+    second = model.step(inputs, first[2])
+    assert not np.allclose(first[0], second[0])
+
+
+def test_conditioning_inputs_change_the_logits(model):
+    state = model.initial_state(1)
+    plain = model.step(step_inputs(model, [1]), state)[0]
+    assert not np.allclose(plain, model.step(step_inputs(model, [1], style="jazz"), state)[0])
+    assert not np.allclose(plain, model.step(step_inputs(model, [1], position=7), state)[0])
+
+
+def test_default_path_is_package_data():
+    path = default_model_path()
+    assert path.name == "default.onnx" and path.parent.name == "models"
+
+
+def _with_props(tmp_path, change):
+    """A copy of the tiny model with its metadata_props edited by `change(dict)`."""
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(TINY_MODEL)
+    props = {p.key: p.value for p in proto.metadata_props}
+    change(props)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    path = tmp_path / "edited.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+def _expect_one_line_error(path, *fragments):
+    with pytest.raises(ModelFileError) as caught:
+        StepModel.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_missing_file(tmp_path):
+    _expect_one_line_error(tmp_path / "absent.onnx", "no such file")
+
+
+def test_not_an_onnx_file(tmp_path):
+    path = tmp_path / "beat.onnx"
+    path.write_bytes(b"MThd\x00\x00\x00\x06not a model at all")
+    _expect_one_line_error(path, "not a loadable ONNX model")
+
+
+def test_onnx_without_our_metadata(tmp_path):
+    path = _with_props(tmp_path, lambda props: props.clear())
+    _expect_one_line_error(path, "without DeepBeat metadata")
+
+
+def test_newer_format_version(tmp_path):
+    path = _with_props(tmp_path, lambda props: props.update({PREFIX + "format_version": str(FORMAT_VERSION + 1)}))
+    _expect_one_line_error(path, "newer", "upgrade deepbeat")
+
+
+def test_damaged_metadata(tmp_path):
+    path = _with_props(tmp_path, lambda props: props.update({PREFIX + "encoding": "{not json"}))
+    _expect_one_line_error(path, "damaged DeepBeat metadata")
+
+
+def test_metadata_that_contradicts_the_graph(tmp_path):
+    def widen(props):
+        states = json.loads(props[PREFIX + "states"])
+        states[0]["size"] = 64
+        props[PREFIX + "states"] = json.dumps(states)
+
+    _expect_one_line_error(_with_props(tmp_path, widen), "lstm_0_h", "64")
+
+
+def test_metadata_round_trip(model):
+    again = ModelMetadata.from_props(model.metadata.to_props(), "copy")
+    assert again == model.metadata
