@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deepbeat.errors import ModelFileError
-from deepbeat.export.metadata import ModelMetadata
+from deepbeat.modelmeta import ModelMetadata
 
 FEATURES = ("step_class", "velocity", "position", "tempo", "style")  # StepEncoding.inputs keys
 LOGITS = ("class_logits", "velocity_logits")

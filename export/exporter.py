@@ -6,7 +6,7 @@ from pathlib import Path
 from deepbeat.bridge.stepmodel import StepModel
 from deepbeat.errors import DeepBeatError, ModelFileError
 
-from .metadata import ModelMetadata
+from deepbeat.modelmeta import ModelMetadata
 from .parity import PARITY_TOLERANCE, check_parity, held_out_sequences, sampled_sequences
 from .step_graph import convert_to_onnx, state_tensors, step_function
 

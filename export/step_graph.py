@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from deepbeat.drums import NUM_DRUM_CLASSES
 
-from .metadata import StateTensor
+from deepbeat.modelmeta import StateTensor
 
 ONNX_OPSET = 17
 

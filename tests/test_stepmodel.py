@@ -7,7 +7,7 @@ import pytest
 
 from deepbeat.bridge.stepmodel import StepModel, default_model_path
 from deepbeat.errors import ModelFileError
-from deepbeat.export.metadata import FORMAT_VERSION, PREFIX, ModelMetadata
+from deepbeat.modelmeta import FORMAT_VERSION, PREFIX, ModelMetadata
 
 TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
 

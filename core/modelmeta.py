@@ -1,16 +1,16 @@
-"""What a DeepBeat ONNX file says about itself, stored in its metadata_props.
+"""What a DeepBeat ONNX file says about itself (the model bundle's metadata_props).
 
-TF-free and ONNX-free on purpose: the runtime (deepbeat.bridge.stepmodel) reads these
-properties through onnxruntime alone. Each property is a JSON value under a "deepbeat."
+TF-free and ONNX-free: export writes these properties, and the runtime
+(deepbeat.bridge.stepmodel) reads them through onnxruntime alone. Each property is a JSON value under a "deepbeat."
 key, so tools such as Netron show them readably.
 """
 import json
 from dataclasses import dataclass, field
 
-from deepbeat.drums import DRUM_CLASSES, PITCH_TABLES
-from deepbeat.encoding import StepEncoding
-from deepbeat.errors import ModelFileError
-from deepbeat.grid import STEPS_PER_QUARTER
+from .drums import DRUM_CLASSES, PITCH_TABLES
+from .encoding import StepEncoding
+from .errors import ModelFileError
+from .grid import STEPS_PER_QUARTER
 
 FORMAT_VERSION = 1  # bump when a reader of the old format would misread a new file
 PREFIX = "deepbeat."
