@@ -7,7 +7,7 @@ from deepbeat.bridge.stepmodel import StepModel
 from deepbeat.errors import DeepBeatError, ModelFileError
 
 from deepbeat.modelmeta import ModelMetadata
-from .parity import PARITY_TOLERANCE, check_parity, held_out_sequences, sampled_sequences
+from .parity import PARITY_TOLERANCE, check_parity, parity_sequences
 from .step_graph import convert_to_onnx, state_tensors, step_function
 
 
@@ -29,11 +29,6 @@ def onnx_proto(trained):
     return proto
 
 
-def parity_set(step_model, data_dir=None):
-    """Held-out sequences from a prepared folder, or sequences sampled from the model without one."""
-    return held_out_sequences(data_dir) if data_dir else sampled_sequences(step_model)
-
-
 def verify(trained, path, data_dir=None):
     """Check an ONNX file (graph, metadata, parity with the Keras model); the ParityReport."""
     import onnx
@@ -45,7 +40,7 @@ def verify(trained, path, data_dir=None):
     step_model = StepModel.load(path)
     if step_model.encoding != trained.encoding:
         raise ModelFileError(f"{path}: its encoding {step_model.encoding} differs from the trained model's")
-    return check_parity(trained.model, step_model, parity_set(step_model, data_dir))
+    return check_parity(trained.model, step_model, parity_sequences(step_model, data_dir))
 
 
 def export(trained, output, data_dir=None):
@@ -65,7 +60,7 @@ def export(trained, output, data_dir=None):
         with os.fdopen(handle, "wb") as file:
             file.write(proto.SerializeToString())
         step_model = StepModel.load(temporary)
-        report = check_parity(trained.model, step_model, parity_set(step_model, data_dir))
+        report = check_parity(trained.model, step_model, parity_sequences(step_model, data_dir))
         if not report.passed:
             raise DeepBeatError(
                 f"{output}: not written: ONNX and Keras logits differ by up to {report.max_diff:.3g} "

@@ -62,12 +62,9 @@ class ParityReport:
         }
 
 
-def held_out_sequences(data_dir, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS):
-    """`count` windows of `num_steps` spread over the test split of a prepared folder.
-
-    Sequences are cut into bar-aligned windows; when the test split has too few, the
-    validation split's windows are added.
-    """
+def held_out_windows(data_dir, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS):
+    """Up to `count` bar-aligned windows of `num_steps`, spread over the test split of a prepared
+    folder (then validation, when test has too few), and the splits used."""
     windows, splits = [], []
     for split in ("test", "validation"):
         try:
@@ -80,21 +77,29 @@ def held_out_sequences(data_dir, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS)
                 windows.append(ParitySequence(sequence.grid.slice(start, start + num_steps), sequence.style))
         if len(windows) >= count:
             picks = np.linspace(0, len(windows) - 1, count).round().astype(int)
-            return ParitySet(tuple(windows[i] for i in picks), f"{' and '.join(splits)} split of {data_dir}")
-    raise DatasetError(
-        f"{data_dir}: parity needs {count} held-out windows of {num_steps} steps; its test and validation "
-        f"splits give {len(windows)}"
-    )
+            return [windows[i] for i in picks], splits
+    return windows, splits
 
 
 def sampled_sequences(step_model, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS, seed=0):
-    """`count` sequences sampled from the step model itself, for when no held-out data is given."""
+    """`count` sequences sampled from the step model itself, where held-out data is short or absent."""
     sampler = DrumSampler(step_model, num_outputs=count, seed=seed)
     primer = DrumGrid.from_steps([1])  # one kick
     sampler.prime(primer)
-    grids = sampler.sample(num_steps - 1)
-    chosen = tuple(ParitySequence(primer.concat(g), "any") for g in grids)
-    return ParitySet(chosen, f"{count} sequences sampled from the model, no --data given")
+    return [ParitySequence(primer.concat(g), "any") for g in sampler.sample(num_steps - 1)]
+
+
+def parity_sequences(step_model, data_dir=None, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS):
+    """`count` sequences to compare on: held-out windows of `data_dir`, topped up with sampled ones."""
+    held, splits = held_out_windows(data_dir, count, num_steps) if data_dir else ([], [])
+    sampled = sampled_sequences(step_model, count - len(held), num_steps) if len(held) < count else []
+    parts = []
+    if held:
+        parts.append(f"{len(held)} windows of the {' and '.join(splits)} split of {data_dir}")
+    if sampled:
+        parts.append(f"{len(sampled)} sequences sampled from the model"
+                     + ("" if data_dir else ", no --data given"))
+    return ParitySet(tuple(held + sampled), " + ".join(parts))
 
 
 def _batch(encoding, sequences, num_steps):

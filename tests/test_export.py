@@ -112,6 +112,17 @@ def test_parity_on_held_out_data_within_tolerance(weights, prepared):
     assert "test split" in report.source
 
 
+def test_parity_tops_up_a_small_held_out_split_with_sampled_sequences(weights, tmp_path, gmd_fixture_dir):
+    from deepbeat.prepare import prepare
+
+    prepare(gmd_fixture_dir, tmp_path / "small", log=lambda text: None)  # 1 test + 1 validation window
+    trained = load_trained(weights)
+    report = exporter.export(trained, tmp_path / "small.onnx", data_dir=tmp_path / "small")
+    assert report.sequences == PARITY_SEQUENCES and report.passed
+    assert report.source.startswith("2 windows of the test and validation split")
+    assert f"{PARITY_SEQUENCES - 2} sequences sampled from the model" in report.source
+
+
 def test_deeper_model_without_tempo(tmp_path):
     """Three layers, tempo off: the layer-0 kernel is split by feature right, parity still holds."""
     import keras
