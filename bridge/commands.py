@@ -3,6 +3,7 @@
 Runs on onnxruntime alone; TensorFlow is never imported here.
 """
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from deepbeat.errors import DeepBeatError, ModelFileError, PrimerError
 
 # Magenta's drums_rnn_generate starts from one bass drum hit when no primer is given.
 DEFAULT_PRIMER = "[(36,)]"
+# Offline generate may take two cores: they halve the step time (docs/benchmarks/generate.json, a 2-core machine).
+DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 
 
 def register(subparsers, benchmarks):
@@ -56,6 +59,8 @@ def register(subparsers, benchmarks):
     model.add_argument("--model", help="exported .onnx model (default: the shipped model)")
     model.add_argument("--run-dir", "--run_dir", dest="run_dir",
                        help="training run folder holding an exported model ('deepbeat export --run-dir RUN')")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="CPU threads for the model (default: 2, or 1 on a one-core machine)")
     p.add_argument("--note-map", "--note_map", dest="note_map", default="gm",
                    help="notes to read the primer and write drums with: gm, mpc-legacy, mpc-chromatic, "
                    "drum-rack or a JSON file (default gm)")
@@ -96,7 +101,9 @@ def _generate(args):
     from .stepmodel import StepModel
 
     note_map = load_note_map(args.note_map)
-    model = StepModel.load(_model_path(args))
+    if args.threads < 1:
+        raise DeepBeatError(f"--threads {args.threads}: expected at least 1")
+    model = StepModel.load(_model_path(args), threads=args.threads)
     try:
         model.encoding.style_id(args.style)
     except ValueError as error:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import DEFAULT_QPM, DrumGrid
 
-_CLASS_BITS = (1 << np.arange(NUM_DRUM_CLASSES)).astype(np.int32)
+# Row s: which drum classes step class s hits (bit d of s is class d).
+_STEP_HITS = (np.arange(NUM_STEP_CLASSES)[:, None] >> np.arange(NUM_DRUM_CLASSES) & 1).astype(bool)
+_NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one bar
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class DrumSampler:
             raise DeepBeatError(f"top_p is {top_p}; expected a probability in (0, 1]")
         self.model = model
         self.encoding = model.encoding
+        self._constant_features = {}  # rows -> the features that stay the same from step to step
         self.num_outputs = num_outputs
         self.temperature = temperature
         self.top_k = top_k
@@ -80,6 +83,7 @@ class DrumSampler:
         except ValueError as error:
             raise DeepBeatError(str(error)) from None
         self._style = name
+        self._constant_features.clear()
 
     @property
     def qpm(self):
@@ -90,6 +94,7 @@ class DrumSampler:
         if not value > 0:
             raise DeepBeatError(f"qpm is {value}; expected a tempo above 0")
         self._qpm = float(value)
+        self._constant_features.clear()
 
     @property
     def position(self):
@@ -139,48 +144,83 @@ class DrumSampler:
 
     def _advance(self, steps, velocities):
         """Run the model on one step per row."""
-        rows = len(steps)
-        position = self._position_table[(self._position + 1) % len(self._position_table)]
+        positions, tempo, style = self._features_for(len(steps))
         inputs = {
             "step_class": steps,
             "velocity": self.encoding.velocity_features(velocities),
-            "position": np.repeat(position[None], rows, axis=0),
-            "tempo": np.full((rows, 1), self.encoding.tempo_feature(self._qpm), np.float32),
-            "style": np.full(rows, self._style_id, np.int32),
+            "position": positions[(self._position + 1) % len(positions)],
+            "tempo": tempo,
+            "style": style,
         }
         self._class_logits, self._velocity_logits, self._state = self.model.step(inputs, self._state)
         self._position += 1
+
+    def _features_for(self, rows):
+        """Position features of every counter value, tempo and style, for `rows` rows.
+
+        Made once per row count and kept until the style or tempo changes: a step then
+        only indexes them (the model never writes to its inputs).
+        """
+        if rows not in self._constant_features:
+            self._constant_features[rows] = (
+                np.repeat(self._position_table[:, None], rows, axis=1),
+                np.full((rows, 1), self.encoding.tempo_feature(self._qpm), np.float32),
+                np.full(rows, self._style_id, np.int32),
+            )
+        return self._constant_features[rows]
 
     def _sample_velocities(self, num_steps):
         """Sample and feed back `num_steps` steps: velocities [outputs, num_steps, 9]."""
         if self._class_logits is None:
             raise DeepBeatError("nothing to continue: prime or feed the sampler with at least one step first")
-        velocities = np.zeros((len(self._class_logits), num_steps, NUM_DRUM_CLASSES), np.uint8)
-        for t in range(num_steps):
-            steps, velocities[:, t] = self._draw()
+        rows = len(self._class_logits)
+        velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
+        for t, noise in enumerate(self._gumbel_noise(num_steps, rows)):
+            steps, velocities[:, t] = self._draw(*noise)
             self._advance(steps, velocities[:, t])
         return velocities
 
-    def _draw(self):
-        """One step per row from the pending logits, with its velocities; adds to the scores."""
-        rows = len(self._class_logits)
-        uniform = self._rng.random((rows, 1 + NUM_DRUM_CLASSES))  # one draw per step keeps seeds stable
+    def _gumbel_noise(self, num_steps, rows):
+        """Per step, Gumbel noise for the class logits [rows, 512] and the velocity logits [rows, 9, bins].
+
+        Drawn a block of steps at a time: one generator call instead of one per step.
+        The stream does not depend on how steps are split between calls (draws run
+        step-major), so a seed gives the same beat whatever the call pattern.
+        """
+        bins = self.encoding.velocity_bins
+        for start in range(0, num_steps, _NOISE_BLOCK_STEPS):
+            uniform = self._rng.random((min(_NOISE_BLOCK_STEPS, num_steps - start), rows,
+                                        NUM_STEP_CLASSES + NUM_DRUM_CLASSES * bins), np.float32)
+            # float32 is plenty: its noise lies in [-2.8, 16.6], which only rules out values e^-19
+            # less likely than the likeliest; u = 0 (p = 2^-24) gives -inf, a value not drawn.
+            with np.errstate(divide="ignore"):
+                gumbel = -np.log(-np.log(uniform))
+            yield from zip(gumbel[..., :NUM_STEP_CLASSES],
+                           gumbel[..., NUM_STEP_CLASSES:].reshape(len(gumbel), rows, NUM_DRUM_CLASSES, bins))
+
+    def _draw(self, class_noise, velocity_noise):
+        """One step per row from the pending logits, with its velocities; adds to the scores.
+
+        Gumbel-max: argmax(logits / temperature + Gumbel noise) is a draw from the
+        softmax, without normalising it (temperature 0: the noise is left out).
+        """
         greedy = self._temperature == 0
-        scale = 1.0 if greedy else 1.0 / self._temperature
-        shifted = self._class_logits * scale
-        shifted -= shifted.max(axis=1, keepdims=True)
-        weights = np.exp(shifted)  # unnormalised probabilities
+        shifted = self._class_logits - self._class_logits.max(axis=1, keepdims=True)
+        velocity = self._velocity_logits
+        if not greedy and self._temperature != 1:
+            shifted *= 1.0 / self._temperature
+            velocity = velocity * (1.0 / self._temperature)
         if greedy:
-            steps = shifted.argmax(axis=1)
+            steps, bins = shifted.argmax(axis=1), velocity.argmax(axis=-1)
         else:
-            steps = _inverse_cdf(_top_p(_top_k(weights, self.top_k), self.top_p), uniform[:, 0])
-        chosen = np.arange(rows), steps
-        self.scores = self.scores + shifted[chosen] - np.log(weights.sum(axis=1))
-        velocity = self._velocity_logits * scale
-        bins = velocity.argmax(axis=-1) if greedy else _inverse_cdf(
-            np.exp(velocity - velocity.max(axis=-1, keepdims=True)), uniform[:, 1:])
-        hits = (steps[:, None] & _CLASS_BITS) != 0
-        return steps.astype(np.int32), self._bin_velocities[bins] * hits
+            candidates = shifted
+            if self.top_k or self.top_p < 1:
+                kept = _top_p(_top_k(np.exp(shifted), self.top_k), self.top_p)
+                candidates = np.where(kept > 0, shifted, -np.inf)
+            steps, bins = (candidates + class_noise).argmax(axis=1), (velocity + velocity_noise).argmax(axis=-1)
+        # log-softmax of the drawn step (the full tempered distribution, before top-k / top-p)
+        self.scores = self.scores + shifted[np.arange(len(steps)), steps] - np.log(np.exp(shifted).sum(axis=1))
+        return steps.astype(np.int32), np.where(_STEP_HITS[steps], self._bin_velocities[bins], 0)
 
     def _reorder(self, rows):
         """Row i continues as old row rows[i] (copies rows for priming and beam search)."""
@@ -207,13 +247,6 @@ def _top_p(weights, p):
     keep = np.empty_like(ranked, dtype=bool)
     np.put_along_axis(keep, order, cumulative - ranked < p * cumulative[..., -1:], axis=-1)
     return np.where(keep, weights, 0.0)
-
-
-def _inverse_cdf(weights, uniform):
-    """Index drawn from each row of unnormalised probabilities by a uniform number in [0, 1)."""
-    cdf = np.cumsum(weights, axis=-1)
-    index = (cdf < uniform[..., None] * cdf[..., -1:]).sum(axis=-1)
-    return np.minimum(index, weights.shape[-1] - 1)
 
 
 def beam_search(model, primer, num_steps, *, num_outputs=1, beam_size=1, branch_factor=1, steps_per_iteration=1,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepbeat.errors import ModelFileError
+from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import ModelMetadata
 
 FEATURES = ("step_class", "velocity", "position", "tempo", "style")  # StepEncoding.inputs keys
@@ -25,13 +25,21 @@ def run_model_path(run_dir):
     return Path(run_dir) / "model.onnx"
 
 
-def session_options():
-    """One thread, sequential: at batch 1 a step is microseconds of math, and thread hand-offs
-    cost more than they save (see docs/benchmarks/generate.json)."""
+def session_options(threads=1):
+    """Options for batch-1 latency on `threads` cores (one intra-op pool, sequential graph).
+
+    One thread suits a real-time caller that shares the CPU: no worker threads to wake
+    or to compete with its timing thread. Two more than halve the step time (each core
+    streams half of every weight matrix, and the halves stay in the cores' L2 caches)
+    only while ORT's workers spin between runs, its default: with sleeping workers two
+    threads are slower than one (docs/benchmarks/generate.json).
+    """
     import onnxruntime as ort
 
+    if threads < 1:
+        raise DeepBeatError(f"threads is {threads}; expected at least 1")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -68,8 +76,9 @@ class StepModel:
                 )
 
     @classmethod
-    def load(cls, path=None):
-        """The model at `path` (default: the shipped model); ModelFileError when it is not a DeepBeat model."""
+    def load(cls, path=None, threads=1):
+        """The model at `path` (default: the shipped model) on `threads` cores (see session_options);
+        ModelFileError when it is not a DeepBeat model."""
         import onnxruntime as ort
 
         shipped = path is None
@@ -78,7 +87,7 @@ class StepModel:
             hint = "the shipped model is missing from this install; pass --model FILE" if shipped else "no such file"
             raise ModelFileError(f"{path}: {hint}")
         try:
-            session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own exception kinds for unreadable or invalid graphs
             detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
             raise ModelFileError(f"{path}: not a loadable ONNX model ({detail})") from None

@@ -2,7 +2,9 @@
 
 Figures: batch-1 step latency (ORT vs the same step as a TF tf.function), time per bar of
 16 sampled steps, and 5 x 128-step generation batched, each through the same DrumSampler.
-Goals (issue 4): ORT at least 8x faster per step; a bar in at most 2.5 ms.
+ORT runs at 1 thread (the real-time bridge's setting) and at 2 (offline generate's); TF
+with its default threads (all cores). Goals (issue 4): ORT at least 8x faster per step
+and a bar in at most 2.5 ms, judged on wall-clock time at TF's thread budget (2 cores here).
 """
 import json
 import os
@@ -18,6 +20,7 @@ import deepbeat
 from deepbeat.bridge.sampler import DrumSampler
 from deepbeat.bridge.stepmodel import FEATURES, StepModel, session_options
 from deepbeat.grid import DrumGrid
+from deepbeat.modelmeta import ModelMetadata
 
 from .exporter import export
 from .step_graph import state_tensors, step_function
@@ -26,6 +29,8 @@ STEP_SPEEDUP_GOAL = 8.0
 BAR_MS_GOAL = 2.5
 STEPS_PER_BAR = 16
 BATCH_OUTPUTS, BATCH_STEPS = 5, 128
+ORT_THREADS = (1, 2)  # the real-time bridge's setting, offline generate's
+JUDGED_THREADS = 2  # TF's default uses every core: ORT is judged on as many
 
 
 def default_weights():
@@ -102,16 +107,14 @@ def _batch_generation(model, repeats):
     return _timed(call, repeats, 1.0, warmup=1)
 
 
-def _ort_with_default_threads(path):
-    """The same model on an ORT session with ORT's own thread defaults, to justify ours."""
+def _without_spinning(path, threads):
+    """The model on `threads` threads whose workers sleep between runs, to justify letting them spin."""
     import onnxruntime as ort
 
-    model = StepModel.load(path)
-    options = session_options()
-    options.intra_op_num_threads = 0  # 0 = ORT picks (one per core)
-    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    options = session_options(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return StepModel(session, model.metadata, path)
+    return StepModel(session, ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map, path), path)
 
 
 def weight_bytes_per_step(path):
@@ -146,24 +149,32 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.onnx"
         parity = export(trained, path, data_dir)
-        ort_model, tf_model = StepModel.load(path), TFStepModel(trained)
-        ort_default = _ort_with_default_threads(path)
         step_bytes = weight_bytes_per_step(path)
-        figures = {
-            "step_latency_us": {"ort": _step_latency(ort_model, repeats), "tf": _step_latency(tf_model, repeats // 4),
-                                "ort_default_threads": _step_latency(ort_default, repeats)},
-            "bar_ms": {"ort": _bar_time(ort_model, repeats // 20), "tf": _bar_time(tf_model, repeats // 80)},
-            "generate_5x128_s": {"ort": _batch_generation(ort_model, 10), "tf": _batch_generation(tf_model, 3)},
-        }
+        figures = {"step_latency_us": {}, "bar_ms": {}, "generate_5x128_s": {}}
+        for threads in ORT_THREADS:
+            name = f"ort_{threads}_thread{'s' * (threads > 1)}"
+            model = StepModel.load(path, threads=threads)
+            figures["step_latency_us"][name] = _step_latency(model, repeats)
+            figures["bar_ms"][name] = _bar_time(model, repeats // 20)
+            figures["generate_5x128_s"][name] = _batch_generation(model, 10)
+            del model  # its workers spin between runs: end them before the next runtime is timed
+        figures["step_latency_us"]["ort_2_threads_no_spinning"] = _step_latency(_without_spinning(path, 2), repeats)
+        tf_model = TFStepModel(trained)
+        figures["step_latency_us"]["tf"] = _step_latency(tf_model, repeats // 4)
+        figures["bar_ms"]["tf"] = _bar_time(tf_model, repeats // 80)
+        figures["generate_5x128_s"]["tf"] = _batch_generation(tf_model, 3)
     results = {
         "model": {"source": source, "rnn_layer_sizes": list(trained.hparams.rnn_layer_sizes),
                   "parameters": int(trained.model.count_params()), "styles": len(trained.encoding.styles),
-                  # batch-1 steps are bound by reading the weights: bytes per step / ORT step time
+                  # batch-1 steps are bound by reading the weights: bytes per step / 1-thread ORT step time
                   "weight_bytes_per_step": step_bytes,
-                  "weight_read_GB_per_s": step_bytes / figures["step_latency_us"]["ort"]["cpu"]["median"] / 1e3},
+                  "weight_read_GB_per_s":
+                      step_bytes / figures["step_latency_us"]["ort_1_thread"]["wall"]["median"] / 1e3},
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
                     "tensorflow": tf.__version__, "l2_cache_per_core": _l2_cache(),
+                    # 0 = TF's default: one thread per core
+                    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                     # other jobs share this CPU: the 1-minute load average before and after the run
                     "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "parity": parity.to_dict(),
@@ -173,7 +184,7 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
     model = results["model"]
     print(f"model: {source}, LSTM {model['rnn_layer_sizes']}, {model['parameters']:,} parameters, "
           f"{model['weight_bytes_per_step'] / 2**20:.2f} MiB of weights read per step "
-          f"({model['weight_read_GB_per_s']:.1f} GB/s at the ORT step time; L2 per core "
+          f"({model['weight_read_GB_per_s']:.1f} GB/s at the 1-thread ORT step time; L2 per core "
           f"{results['machine']['l2_cache_per_core']}); load average {results['machine']['load_average']}")
     print(_table(results))
     output = Path(output)
@@ -184,39 +195,47 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
 
 
 def _goals(figures):
-    """Each goal judged on wall-clock and on CPU time medians."""
+    """Each goal judged on the wall-clock median of ORT at JUDGED_THREADS threads.
+
+    Not on CPU time: at 2 threads ORT's workers spin between steps, which costs CPU time
+    but no latency, and a step at 2 threads takes 2 cores' worth of CPU time.
+    """
+    ort = f"ort_{JUDGED_THREADS}_threads"
     latency, bar = figures["step_latency_us"], figures["bar_ms"]
-    goals = {}
-    for clock in ("wall", "cpu"):
-        speedup = latency["tf"][clock]["median"] / latency["ort"][clock]["median"]
-        bar_ms = bar["ort"][clock]["median"]
-        goals[clock] = {
-            "step_speedup": {"goal": STEP_SPEEDUP_GOAL, "value": speedup, "met": speedup >= STEP_SPEEDUP_GOAL},
-            "bar_ms": {"goal": BAR_MS_GOAL, "value": bar_ms, "met": bar_ms <= BAR_MS_GOAL},
-        }
-    return goals
+    speedup = latency["tf"]["wall"]["median"] / latency[ort]["wall"]["median"]
+    bar_ms = bar[ort]["wall"]["median"]
+    return {
+        "judged_on": f"wall-clock medians, ORT at {JUDGED_THREADS} threads, TF at its default threads",
+        "step_speedup": {"goal": STEP_SPEEDUP_GOAL, "value": speedup, "met": speedup >= STEP_SPEEDUP_GOAL},
+        "bar_ms": {"goal": BAR_MS_GOAL, "value": bar_ms, "met": bar_ms <= BAR_MS_GOAL},
+    }
 
 
 def _table(results):
-    """Median figures, wall-clock / CPU time, ORT next to TF, and the goals."""
-    latency, bar, batch = results["step_latency_us"], results["bar_ms"], results["generate_5x128_s"]
+    """Median figures, wall-clock / CPU time, per runtime, and the goals."""
+    goals = results["goals"]
+    runtimes = list(results["step_latency_us"])
+    tf_step = results["step_latency_us"]["tf"]["wall"]["median"]
 
-    def pair(figure, unit, scale=1.0, digits=1):
-        return " / ".join(f"{figure[clock]['median'] * scale:.{digits}f}" for clock in ("wall", "cpu")) + f" {unit}"
+    def pair(table, name, scale=1.0, digits=1):
+        if name not in table:  # timed for its step latency only
+            return ""
+        return " / ".join(f"{table[name][clock]['median'] * scale:.{digits}f}" for clock in ("wall", "cpu"))
 
-    def verdict(name, fmt):
-        goals = [(clock, results["goals"][clock][name]) for clock in ("wall", "cpu")]
-        return ", ".join(f"{clock} {fmt(goal['value'])} ({'met' if goal['met'] else 'NOT met'})"
-                         for clock, goal in goals)
+    def verdict(name, text):
+        return f"{text}: {'met' if goals[name]['met'] else 'NOT met'}"
 
-    header = ("median, wall / CPU", "ONNX Runtime", "TensorFlow", "goal")
+    header = ("median, wall / CPU", "step (us)", "vs TF (wall)", "bar of 16 (ms)", "5 x 128 (ms)")
     rows = [
-        ("step latency, batch 1", pair(latency["ort"], "us"), pair(latency["tf"], "us"),
-         f">= {STEP_SPEEDUP_GOAL:g}x: " + verdict("step_speedup", lambda v: f"{v:.1f}x")),
-        ("  ORT, ORT's default threads", pair(latency["ort_default_threads"], "us"), "", ""),
-        ("bar of 16 steps, sampled", pair(bar["ort"], "ms", digits=2), pair(bar["tf"], "ms", digits=2),
-         f"<= {BAR_MS_GOAL:g} ms: " + verdict("bar_ms", lambda v: f"{v:.2f} ms")),
-        ("5 x 128 steps, batched", pair(batch["ort"], "ms", 1e3), pair(batch["tf"], "ms", 1e3), ""),
+        (name.replace("_", " "), pair(results["step_latency_us"], name),
+         f"{tf_step / results['step_latency_us'][name]['wall']['median']:.1f}x",
+         pair(results["bar_ms"], name, digits=2), pair(results["generate_5x128_s"], name, 1e3))
+        for name in runtimes
     ]
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows)
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
+    lines.append(f"goals ({goals['judged_on']}): "
+                 + verdict("step_speedup",
+                           f"step >= {STEP_SPEEDUP_GOAL:g}x faster ({goals['step_speedup']['value']:.1f}x)")
+                 + "; " + verdict("bar_ms", f"bar <= {BAR_MS_GOAL:g} ms ({goals['bar_ms']['value']:.2f} ms)"))
+    return "\n".join(lines)

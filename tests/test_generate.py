@@ -59,9 +59,10 @@ def test_velocities_come_from_the_model(tmp_path, capsys):
     assert len(set(continuation.tolist())) > 1  # several velocity bins, not one fixed velocity
 
 
-def test_seed_reproduces_the_midi(tmp_path, capsys):
-    runs = [generate(tmp_path, "--seed", "5", "--num-outputs", "2", "--num-steps", "32", folder=f"run{i}")[1]
-            for i in range(2)]
+def test_seed_reproduces_the_midi_at_any_thread_count(tmp_path, capsys):
+    runs = [generate(tmp_path, "--seed", "5", "--num-outputs", "2", "--num-steps", "32", "--threads", threads,
+                     folder=f"run{threads}")[1]
+            for threads in ("1", "2")]
     other = generate(tmp_path, "--seed", "6", "--num-outputs", "2", "--num-steps", "32", folder="other")[1]
     assert [f.read_bytes() for f in runs[0]] == [f.read_bytes() for f in runs[1]]
     assert [f.read_bytes() for f in runs[0]] != [f.read_bytes() for f in other]
@@ -120,7 +121,8 @@ def _bad_files(tmp_path):
     return text, tmp_path / "bare.onnx", tmp_path / "newer.onnx"
 
 
-@pytest.mark.parametrize("case", ["text", "bare", "newer", "long primer", "style", "note map", "primer", "missing"])
+@pytest.mark.parametrize("case", ["text", "bare", "newer", "long primer", "style", "note map", "primer", "missing",
+                                  "threads"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     if case in ("text", "bare", "newer"):
         text, bare, newer = _bad_files(tmp_path)
@@ -133,6 +135,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
             "note map": (["--note-map", "tr808"], "unknown note map"),
             "primer": (["--primer-drums", "[(36,),(999,)]"], "primer position"),
             "missing": (["--model", str(tmp_path / "absent.onnx")], "no such file"),
+            "threads": (["--threads", "0"], "--threads 0"),
         }[case]
     argv = ["generate", "--model", str(TINY_MODEL), "--output-dir", str(tmp_path / "out"), *options]
     assert main(argv) == 2

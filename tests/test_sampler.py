@@ -6,6 +6,7 @@ import pytest
 
 from deepbeat.bridge.sampler import DrumSampler, beam_search
 from deepbeat.bridge.stepmodel import StepModel
+from deepbeat.drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import DrumGrid
 
@@ -56,6 +57,60 @@ def test_seed_reproduces_and_outputs_vary(model):
     assert np.array_equal(first, run(7))
     assert not np.array_equal(first, run(8))
     assert len({row.tobytes() for row in first}) == 4  # the variations differ from each other
+
+
+def test_seed_stream_does_not_depend_on_the_call_pattern(model):
+    """Sampling 36 steps at once or in pieces (across the noise blocks of 16 steps) gives the same beats."""
+    def run(*pieces):
+        sampler = DrumSampler(model, num_outputs=2, seed=12)
+        sampler.prime(BACKBEAT)
+        return np.concatenate([velocities(sampler.sample(n)) for n in pieces], axis=1)
+
+    assert np.array_equal(run(36), run(5, 11, 20))
+
+
+class FixedLogits:
+    """A step model (StepModel's interface) whose logits are always the given ones."""
+
+    def __init__(self, encoding, class_probability, velocity_probability):
+        self.encoding = encoding
+        self.class_logits = np.log(np.maximum(class_probability, 1e-30)).astype(np.float32)
+        self.velocity_logits = np.log(velocity_probability).astype(np.float32)
+
+    def initial_state(self, batch=1):
+        return (np.zeros((batch, 1), np.float32),)
+
+    def step(self, inputs, state):
+        rows = len(inputs["step_class"])
+        return (np.tile(self.class_logits, (rows, 1)),
+                np.tile(self.velocity_logits, (rows, NUM_DRUM_CLASSES, 1)), state)
+
+
+def test_draws_follow_the_tempered_distribution(model):
+    """4000 draws of one step pick each step class and each velocity bin about as often as
+    p ** (1 / temperature), normalised, says (5 standard deviations of slack)."""
+    draws, temperature = 4000, 0.5
+    step_probability = np.zeros(NUM_STEP_CLASSES)
+    step_probability[[1, 3, 6]] = 0.5, 0.3, 0.2  # kick, kick + snare, snare + closed hi-hat
+    bins = model.encoding.velocity_bins
+    velocity_probability = np.arange(1.0, bins + 1) / np.arange(1.0, bins + 1).sum()
+    sampler = DrumSampler(FixedLogits(model.encoding, step_probability, velocity_probability), num_outputs=draws,
+                          temperature=temperature, seed=2)
+    sampler.prime(BACKBEAT)
+    grids = sampler.sample(1)
+    slack = 5 * 0.5 / np.sqrt(draws)
+
+    def tempered(probability):
+        weights = probability ** (1 / temperature)
+        return weights / weights.sum()
+
+    observed = np.bincount([g.steps[0] for g in grids], minlength=NUM_STEP_CLASSES) / draws
+    np.testing.assert_allclose(observed, tempered(step_probability), atol=slack)
+    kicks = velocities(grids)[:, 0, 0]
+    kicks = kicks[kicks > 0]
+    bin_velocities = model.encoding.bin_velocity(np.arange(bins))
+    np.testing.assert_allclose((kicks[:, None] == bin_velocities).mean(axis=0), tempered(velocity_probability),
+                               atol=slack * 1.5)  # kicks are 80% of the draws
 
 
 def test_greedy_batch_matches_single(model):

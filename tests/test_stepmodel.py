@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepbeat.bridge.stepmodel import StepModel, default_model_path
-from deepbeat.errors import ModelFileError
+from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import FORMAT_VERSION, PREFIX, ModelMetadata
 
 TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
@@ -33,9 +33,18 @@ def test_metadata_describes_the_model(model):
     assert [s.size for s in model.metadata.states] == [32, 32, 32, 32]
 
 
-def test_session_is_tuned_for_batch_one_latency(model):
+def test_threads_are_a_load_option(model):
+    """One thread unless asked (the real-time bridge's setting); more give the same logits."""
     options = model.session.get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    two = StepModel.load(TINY_MODEL, threads=2)
+    assert two.session.get_session_options().intra_op_num_threads == 2
+    inputs = step_inputs(model, [1, 5, 0])
+    for one_thread, two_threads in zip(model.step(inputs, model.initial_state(3))[:2],
+                                       two.step(inputs, two.initial_state(3))[:2]):
+        np.testing.assert_allclose(one_thread, two_threads, atol=1e-6)
+    with pytest.raises(DeepBeatError, match="threads is 0"):
+        StepModel.load(TINY_MODEL, threads=0)
 
 
 def test_step_shapes_and_state(model):
