@@ -1,0 +1,105 @@
+"""A running bridge: ports open, the timing loop on its own thread, the view on the main one."""
+import os
+import sys
+import threading
+
+from deepbeat.errors import DeepBeatError
+
+from .scheduler import WAKE
+from .transport import PortError
+
+VIEW_PERIOD_S = 0.1  # view redraws and port checks, on the main thread
+PORT_CHECK_PERIOD_S = 1.0
+SWITCH_INTERVAL_S = 0.0005  # hand the GIL over often, so the generation thread cannot hold up a tick
+# SCHED_FIFO priorities (1-99): above every normal thread, under audio servers (JACK is usually set higher).
+# Generation sits just under timing: its bursts (a few ms a bar) are not held up by busy programs,
+# and it is never preempted while holding the GIL the timing thread is waiting for.
+TIMING_PRIORITY, GENERATION_PRIORITY = 5, 4
+
+
+def request_realtime(priority=TIMING_PRIORITY):
+    """Ask the OS to run the calling thread first (SCHED_FIFO); True when granted.
+
+    Needs CAP_SYS_NICE or an rtprio limit (e.g. the `audio` group); otherwise nothing changes.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+class Bridge:
+    """Wires a transport, a Scheduler and a generation worker; `run` serves until `stop` is set.
+
+    `inbox` is the queue the transport fills and the scheduler drains; the worker wakes it on error.
+    `view` (a TerminalView, or None) is redrawn from the main thread.
+    With `realtime` the timing and generation threads ask for real-time scheduling (granted only
+    where permitted).
+    """
+
+    def __init__(self, transport, scheduler, worker, inbox, view, realtime=True):
+        self.transport, self.scheduler, self.worker = transport, scheduler, worker
+        self.inbox, self.view = inbox, view
+        self._failure = None
+        self._want_realtime = realtime
+        self.realtime = False  # whether the timing thread got real-time scheduling
+        self.generation_realtime = False  # and the generation thread
+
+    def run(self, stop):
+        """Serve until `stop` (a threading.Event) is set or something fails; returns 0 after a clean stop.
+
+        Every note is off and the ports are closed when it returns. A DeepBeatError (a port
+        that vanished) is raised; any other failure is raised as a DeepBeatError naming it.
+        """
+        previous_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        timing = threading.Thread(target=self._serve, args=(stop,), name="deepbeat-timing")
+        if self._want_realtime:
+            self.worker.submit(self._generation_realtime)
+        try:
+            self.transport.open(self.inbox)
+            timing.start()
+            self._watch(timing, stop)
+        except Exception as error:  # reported below, after the cleanup
+            self._failure = self._failure or error
+        finally:
+            stop.set()
+            self.inbox.put_nowait(WAKE)
+            if timing.ident is not None:
+                timing.join()
+            self.worker.close()
+            self.transport.close()
+            sys.setswitchinterval(previous_interval)
+        if self._failure is not None:
+            if isinstance(self._failure, DeepBeatError):
+                raise self._failure
+            message = f"stopped with every note off after an internal error: {self._failure!r}"
+            raise DeepBeatError(message) from self._failure
+        return 0
+
+    def _watch(self, timing, stop):
+        """Redraw the view and look for vanished ports until the timing thread ends or `stop` is set."""
+        since_check = 0.0
+        while timing.is_alive() and not stop.wait(VIEW_PERIOD_S):
+            if self.view is not None:
+                tempo = self.scheduler.follower.tempo
+                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description)
+            since_check += VIEW_PERIOD_S
+            if since_check >= PORT_CHECK_PERIOD_S:
+                since_check = 0.0
+                missing = self.transport.missing_port()
+                if missing:
+                    self._failure = PortError(f"port {missing!r} went away; stopped with every note off")
+                    return
+
+    def _generation_realtime(self):
+        self.generation_realtime = request_realtime(GENERATION_PRIORITY)
+
+    def _serve(self, stop):
+        self.realtime = self._want_realtime and request_realtime()
+        try:
+            self.scheduler.run(self.inbox, stop.is_set, lambda: self.worker.error)
+        except Exception as error:  # reported by run() on the main thread, after the cleanup
+            self._failure = error
+            stop.set()

@@ -1,0 +1,208 @@
+"""The listening/answer state machine of a live session, in bars and steps (no time here).
+
+Each bar gets a role when the bar before it closes: listen (the user's hits are kept as
+the primer), answer (the plan's generated bar plays) or hold (an earlier answer bar
+plays again). Generation is handed to the worker as jobs, a bar ahead where it can be.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.grid import DrumGrid
+
+from .worker import STEPS_PER_BAR
+
+MODES = ("call-response", "continuous")
+LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
+AHEAD_BARS = 1  # continuous mode samples this many bars beyond the one about to play
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What the terminal view shows of a session."""
+
+    state: str
+    bar: int
+    step: int  # within the bar
+    mode: str
+    temperature: float
+    primer: DrumGrid
+    playing: DrumGrid
+
+
+class Session:
+    """Decides, bar by bar, what is heard and what is played.
+
+    The timing side calls `restart` (Start, Song Position Pointer), `hear` for each incoming
+    hit, `close_bar` when a bar's listening window ends (half a step before the next bar)
+    and `hits_at` when a step is due.
+    """
+
+    def __init__(self, worker, composer, plan, *, mode="call-response", listen_bars=1, answer_bars=1,
+                 temperature=1.0):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if listen_bars < 1 or answer_bars < 1:
+            raise ValueError(f"--listen-bars and --answer-bars must be at least 1, got {listen_bars} and {answer_bars}")
+        self.worker, self.composer, self.plan = worker, composer, plan
+        self.mode = mode
+        self.listen_bars, self.answer_bars = listen_bars, answer_bars
+        self.temperature = temperature
+        self.bar = self.step = 0  # the bar being played, and the step within it
+        self.running = False
+        self._hold_wanted = False
+        self._reprime_wanted = False
+        self._roles = {}  # bar -> role
+        self._sources = {}  # bar -> plan bar it plays (itself, or an earlier bar when holding)
+        self._heard = {}  # bar -> [16, 9] velocities the user played
+        self.restart(0)
+
+    # --- transport ------------------------------------------------------------------
+
+    def restart(self, step):
+        """A new cycle: the first whole bar at or after `step` is listened to."""
+        self._first_bar = -(-step // STEPS_PER_BAR)
+        # bars before the one holding `step` keep their story; the rest is unwritten again
+        for history in (self._roles, self._sources, self._heard):
+            for bar in [b for b in history if b >= step // STEPS_PER_BAR]:
+                del history[bar]
+        self._roles[self._first_bar] = LISTEN
+        self._listened = []  # bars listened to in this cycle
+        self._answered = 0  # answer bars closed in this cycle
+        self._answer_bars = []  # plan bars of this cycle's answer (what hold loops)
+        self._loop = []
+        self._reprime_wanted = False
+
+    def role(self, bar):
+        return self._roles.get(bar)
+
+    # --- input ----------------------------------------------------------------------
+
+    def hear(self, step, drum, velocity):
+        """The user hit `drum` at `step`; kept when that bar listens (or is answered, in continuous)."""
+        bar = step // STEPS_PER_BAR
+        role = self._roles.get(bar, LISTEN if bar >= self._first_bar else None)
+        if role == LISTEN or (role == ANSWER and self.mode == "continuous"):
+            hits = self._heard.setdefault(bar, np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8))
+            row = step % STEPS_PER_BAR
+            hits[row, drum] = max(hits[row, drum], velocity)
+
+    def control(self, control):
+        """Apply a live Control (see controls.py); panic is the timing side's."""
+        if control.name == "temperature":
+            self.temperature = control.value
+            self.worker.submit(self.composer.set_temperature, control.value)
+        elif control.name == "mode":
+            self.mode = control.value
+        elif control.name == "hold":
+            self._hold_wanted = control.value
+        elif control.name == "reprime":
+            self._reprime_wanted = True
+
+    # --- bars -----------------------------------------------------------------------
+
+    def close_bar(self, bar, qpm):
+        """Bar `bar` can hear no more: give bar+1 its role and queue the generation it needs."""
+        role = self._roles.get(bar)
+        if bar < self._first_bar - 1:
+            return
+        if role is None or self._reprime_wanted:  # before the first whole bar, or re-prime asked
+            self.restart((bar + 1) * STEPS_PER_BAR)
+            return
+        if role == LISTEN:
+            next_role = self._after_listening(bar, qpm)
+        elif role == ANSWER:
+            next_role = self._after_answer(bar, qpm)
+        else:
+            next_role = self._after_hold(bar, qpm)
+        self._roles[bar + 1] = next_role
+        if next_role in (ANSWER, HOLD):
+            self._sources.setdefault(bar + 1, bar + 1)
+        for old in [b for b in self._roles if b < bar - 64]:
+            del self._roles[old]
+            self._sources.pop(old, None)
+            self._heard.pop(old, None)
+
+    def _after_listening(self, bar, qpm):
+        self._listened.append(bar)
+        if len(self._listened) < self.listen_bars:
+            return LISTEN
+        silent = np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8)
+        heard = DrumGrid(np.concatenate([self._heard.get(b, silent) for b in self._listened]), qpm=qpm)
+        last = bar + (self.answer_bars if self.mode == "call-response" else 1 + AHEAD_BARS)
+        self._answer_bars = list(range(bar + 1, bar + 1 + self.answer_bars))
+        self.worker.submit(self.composer.answer, heard, bar + 1, last, qpm)
+        self._answered = 0
+        return ANSWER
+
+    def _after_answer(self, bar, qpm):
+        self._answered += 1
+        if self.mode == "call-response":
+            if self._answered < self.answer_bars:
+                return ANSWER
+            if self._hold_wanted:
+                return self._start_hold(bar, self._answer_bars)
+            self.restart((bar + 1) * STEPS_PER_BAR)
+            return LISTEN
+        if self._hold_wanted:
+            return self._start_hold(bar, [self._sources.get(bar, bar)])
+        user = self._heard.get(bar)
+        if user is not None or self.plan.hits(bar + 1) is None:
+            for later in range(bar + 1, bar + 2 + AHEAD_BARS):
+                self.plan.drop(later)
+            self.worker.submit(self.composer.reprime, bar, self._sources.get(bar, bar), user, bar + 1 + AHEAD_BARS, qpm)
+        else:
+            self.worker.submit(self.composer.extend, bar + 1 + AHEAD_BARS, bar + 1 + AHEAD_BARS, qpm)
+        return ANSWER
+
+    def _start_hold(self, bar, loop):
+        self._loop = list(loop)
+        self._hold_start = bar + 1
+        self._sources[bar + 1] = self._loop[0]
+        return HOLD
+
+    def _after_hold(self, bar, qpm):
+        if self._hold_wanted:
+            self._sources[bar + 1] = self._loop[(bar + 1 - self._hold_start) % len(self._loop)]
+            return HOLD
+        if self.mode == "call-response":
+            self.restart((bar + 1) * STEPS_PER_BAR)
+            return LISTEN
+        # continuous: carry on from the bar just played, as if the user had played it
+        for later in range(bar + 1, bar + 2 + AHEAD_BARS):
+            self.plan.drop(later)
+        self.worker.submit(self.composer.reprime, bar, self._sources[bar], None, bar + 1 + AHEAD_BARS, qpm)
+        self._answered = 0
+        return ANSWER
+
+    # --- output ---------------------------------------------------------------------
+
+    def hits_at(self, step):
+        """The (drum, velocity) pairs step `step` plays: () when it plays nothing, None while its
+        generated bar is not ready (or its role not yet decided)."""
+        bar = step // STEPS_PER_BAR
+        role = self._roles.get(bar)
+        if role is None:
+            return None if bar >= self._first_bar else ()
+        if role == LISTEN:
+            return ()
+        hits = self.plan.hits(self._sources.get(bar, bar))
+        if hits is None or step % STEPS_PER_BAR >= len(hits):
+            return None
+        return hits[step % STEPS_PER_BAR]
+
+    def view(self):
+        """A SessionView of the bar being played (state 'stopped' when not running)."""
+        role = self._roles.get(self.bar)
+        primer_bars = self._listened[-self.listen_bars:] or [self.bar]
+        silent = np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8)
+        primer = DrumGrid(np.concatenate([self._heard.get(b, silent) for b in primer_bars]))
+        playing = None
+        if role in (ANSWER, HOLD):
+            playing = self.plan.grid(self._sources.get(self.bar, self.bar))
+            playing = playing and playing.padded_to_bars()
+        if role == LISTEN or playing is None:
+            playing = DrumGrid(self._heard.get(self.bar, silent))
+        state = (role or "waiting") if self.running else "stopped"
+        return SessionView(state, self.bar, self.step, self.mode, self.temperature, primer, playing)

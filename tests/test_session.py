@@ -1,0 +1,640 @@
+"""The bridge's session and timing, driven by an in-memory transport and a fake clock.
+
+A deterministic echo generator stands in for the model: each step it samples repeats
+the step one bar earlier, so an answer is the bar it heard and every expected message
+and time can be written down.
+"""
+import queue
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepbeat.bridge.clock import InternalClock, interval_of_bpm
+from deepbeat.bridge.controls import ControlMap
+from deepbeat.bridge.live import Bridge
+from deepbeat.bridge.scheduler import WAKE, Scheduler
+from deepbeat.bridge.session import Session
+from deepbeat.bridge.transport import MemoryTransport
+from deepbeat.bridge.view import render
+from deepbeat.bridge.worker import Composer, GenerationWorker, InlineWorker, Plan
+from deepbeat.errors import DeepBeatError
+from deepbeat.grid import DrumGrid
+
+START, CONTINUE, STOP, TICK = [0xFA], [0xFB], [0xFC], [0xF8]
+NOTE_ON, NOTE_OFF, ALL_OFF = 0x99, 0x89, (0xB9, 123, 0)  # channel 10
+KICK, SNARE, HAT, CRASH = 36, 38, 42, 49
+# one bar: kick on 1 and 3, snare on 2 and 4, closed hat on 8ths (GM notes, channel 10)
+BEAT = {step: [] for step in range(0, 16, 2)}
+for step in (0, 8):
+    BEAT[step].append((KICK, 100))
+for step in (4, 12):
+    BEAT[step].append((SNARE, 90))
+for step in range(0, 16, 2):
+    BEAT[step].append((HAT, 60))
+
+
+class EchoGenerator:
+    """DrumSampler's protocol, deterministic: each sampled step repeats the step one bar earlier."""
+
+    def __init__(self):
+        self.temperature, self.style, self.qpm = 1.0, None, 120.0
+        self.history = []
+        self.primed_at = []
+
+    def prime(self, grid, first_position=0):
+        self.primed_at.append(first_position)
+        self.history = [row.copy() for row in grid.velocities]
+
+    def feed(self, grid):
+        self.history += [row.copy() for row in grid.velocities]
+
+    def sample(self, num_steps):
+        rows = []
+        for _ in range(num_steps):
+            rows.append(self.history[-16].copy() if len(self.history) >= 16 else np.zeros(9, np.uint8))
+            self.history.append(rows[-1])
+        return [DrumGrid(np.array(rows), qpm=self.qpm)]
+
+    def snapshot(self):
+        return list(self.history)
+
+    def restore(self, snapshot):
+        self.history = list(snapshot)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class DeferredWorker:
+    """Queues jobs until `run_all`: generation that is late."""
+
+    error = None
+
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, job, *args):
+        self.jobs.append((job, args))
+
+    def run_all(self):
+        while self.jobs:
+            job, args = self.jobs.pop(0)
+            job(*args)
+
+
+class Rig:
+    """A Scheduler with the echo generator and an in-memory transport, driven by a timeline of messages."""
+
+    def __init__(self, worker=None, **options):
+        session_options = {k: options.pop(k) for k in ("mode", "listen_bars", "answer_bars") if k in options}
+        self.clock = FakeClock()
+        self.transport = MemoryTransport(self.clock)
+        self.generator = EchoGenerator()
+        self.plan = Plan()
+        self.session = Session(worker or InlineWorker(), Composer(self.generator, self.plan), self.plan,
+                               **session_options)
+        self.scheduler = Scheduler(self.session, self.transport.send, clock=self.clock, **options)
+        self.inbox = queue.Queue()
+        self.transport.open(self.inbox)
+
+    def advance(self, until):
+        """Run every deadline up to `until`, as the loop's timed waits do."""
+        while True:
+            deadline = self.scheduler.next_deadline()
+            if deadline is None or deadline > until:
+                break
+            self.clock.now = max(self.clock.now, deadline)
+            self.scheduler.on_deadlines(self.clock.now)
+        self.clock.now = max(self.clock.now, until)
+
+    def play(self, timeline, until=None):
+        """Deliver (time, bytes) events in time order (stable), then run the deadlines up to `until`."""
+        for when, data in sorted(timeline, key=lambda event: event[0]):
+            self.advance(when)
+            self.transport.inject(data, when)
+            self.scheduler.on_message(*self.inbox.get_nowait())
+            self.scheduler.on_deadlines(self.clock.now)
+        if until is not None:
+            self.advance(until)
+
+    def sent(self, status):
+        """(time, note, velocity) of the messages sent with one status byte."""
+        return [(t, m[1], m[2]) for t, m in self.transport.sent if m[0] == status]
+
+    def times_of(self, message):
+        return [t for t, m in self.transport.sent if m == message]
+
+
+def ticks_at(bpm, count, start=0.0, first=0, jitter=None):
+    """(time, clock) for ticks first..first+count-1 at a tempo; jitter(i) adds seconds to tick i."""
+    interval = interval_of_bpm(bpm)
+    return [(start + (first + i) * interval + (jitter(i) if jitter else 0.0), TICK) for i in range(count)]
+
+
+def hits(tick_times, pattern, bar=0, channel=9):
+    """Note-ons on the ticks of `pattern` ({step: [(note, velocity)]}) in `bar`, each ended 1 ms later."""
+    events = []
+    for step, notes in pattern.items():
+        when = tick_times[(bar * 16 + step) * 6]
+        for note, velocity in notes:
+            events += [(when, [0x90 | channel, note, velocity]), (when + 0.001, [0x80 | channel, note, 0])]
+    return events
+
+
+def expected_notes(tick_times, pattern, bar, offset=0.0, steps=range(16)):
+    """The note-ons the bridge should send when it plays `pattern` in `bar` (drum order within a step)."""
+    order = [KICK, SNARE, HAT, 46, 45, 48, 50, CRASH, 51]
+    return [
+        (tick_times[(bar * 16 + step) * 6] - offset, note, velocity)
+        for step in sorted(pattern) if step in steps
+        for note, velocity in sorted(pattern[step], key=lambda nv: order.index(nv[0]))
+    ]
+
+
+def assert_notes(actual, expected):
+    assert [(n, v) for _, n, v in actual] == [(n, v) for _, n, v in expected]
+    assert [t for t, _, _ in actual] == pytest.approx([t for t, _, _ in expected], abs=1e-9)
+
+
+def assert_every_note_ends(sent):
+    """Each note-on is followed by its note-off (or an all-notes-off) before the next on of that note."""
+    sounding = set()
+    for _, message in sent:
+        status = message[0]
+        if status == NOTE_ON and message[2] > 0:
+            assert message[1] not in sounding, f"note {message[1]} started twice without an end"
+            sounding.add(message[1])
+        elif status == NOTE_OFF:
+            sounding.discard(message[1])
+        elif message == ALL_OFF:
+            sounding.clear()
+    assert not sounding, f"notes left hanging: {sorted(sounding)}"
+
+
+def one_bar_then_answer(bpm, bars=3, jitter=None):
+    ticks = ticks_at(bpm, 96 * bars, start=0.1, jitter=jitter)
+    times = [t for t, _ in ticks]
+    return times, [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
+
+
+# --- answering in time -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bpm", [60, 90, 120, 160, 200])
+def test_the_answer_plays_the_heard_bar_on_its_ticks(bpm):
+    rig = Rig()
+    times, timeline = one_bar_then_answer(bpm)
+    rig.play(timeline + [(times[-1] + 0.01, STOP)], until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+    gate = 0.5 * 6 * interval_of_bpm(bpm)
+    offs = rig.sent(NOTE_OFF)
+    assert [t for t, _, _ in offs] == pytest.approx([t + gate for t, _, _ in rig.sent(NOTE_ON)], abs=1e-9)
+    assert rig.scheduler.stats.steps_missed == 0
+    assert rig.generator.primed_at == [0, 32]  # bar 0 heard; bar 2 (silent) closed just before the end
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_two_ms_jitter_moves_each_note_with_its_tick():
+    rng = random.Random(7)
+    jitter = [rng.uniform(-0.002, 0.002) for _ in range(96 * 3)]
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, jitter=jitter.__getitem__)
+    rig.play(timeline, until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+    assert rig.scheduler.follower.tempo.bpm == pytest.approx(120, rel=0.01)
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_a_tempo_jump_from_90_to_140_keeps_notes_on_the_new_ticks():
+    slow = ticks_at(90, 96, start=0.1)
+    fast = ticks_at(140, 96 * 2, start=slow[-1][0] + interval_of_bpm(140))
+    times = [t for t, _ in slow + fast]
+    rig = Rig()
+    rig.play([(0.05, START)] + slow + fast + hits(times, BEAT, bar=0), until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+    # gates follow the new tempo once it is learned (within a beat)
+    late_offs = [t for t, n, _ in rig.sent(NOTE_OFF)][-3:]
+    late_ons = [t for t, n, _ in rig.sent(NOTE_ON)][-3:]
+    gate = 0.5 * 6 * interval_of_bpm(140)
+    assert [off - on for on, off in zip(late_ons, late_offs)] == pytest.approx([gate] * 3, rel=0.03)
+
+
+def test_latency_offset_sends_each_step_early_by_the_tempo_estimate():
+    rig = Rig(latency_offset_s=0.010)
+    times, timeline = one_bar_then_answer(120)
+    rig.play(timeline, until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.010))
+    assert rig.scheduler.stats.steps_missed == 0
+
+
+def test_a_bar_not_generated_in_time_is_counted_missed_and_the_rest_plays_when_ready():
+    worker = DeferredWorker()
+    rig = Rig(worker=worker)
+    times, timeline = one_bar_then_answer(120, bars=2)
+    ready = times[(16 + 6) * 6] + 0.001  # the generation lands just after answer step 6
+    rig.play([e for e in timeline if e[0] < ready])
+    worker.run_all()
+    rig.play([e for e in timeline if e[0] >= ready], until=times[-1] + 1)
+    assert list(rig.scheduler.stats.missed) == list(range(16, 23))  # steps 0-6 of the answer bar
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, steps=range(7, 16)))
+
+
+def test_the_composer_publishes_a_bar_a_beat_at_a_time_and_ready_steps_play():
+    class RecordingPlan(Plan):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def put(self, bar, grid):
+            self.sizes.append((bar, grid.num_steps))
+            super().put(bar, grid)
+
+    plan = RecordingPlan()
+    Composer(EchoGenerator(), plan).answer(DrumGrid.from_steps([1] * 16), 1, 2, 120.0)
+    assert plan.sizes == [(1, 4), (1, 8), (1, 12), (1, 16), (2, 4), (2, 8), (2, 12), (2, 16)]
+    # a bar of which only the first beat is ready: those steps play, the later ones wait
+    session = Session(InlineWorker(), Composer(EchoGenerator(), plan), plan)
+    session.close_bar(0, 120.0)
+    plan.put(1, DrumGrid.from_steps([1, 0, 2, 0]))
+    assert [session.hits_at(16 + k) for k in range(6)] == [((0, 100),), (), ((1, 100),), (), None, None]
+
+
+# --- transport ---------------------------------------------------------------------------
+
+
+def test_stop_mid_bar_silences_at_once_and_continue_plays_on_from_the_kept_position():
+    times, timeline = one_bar_then_answer(120, bars=2)
+    stop_at = times[(16 + 6) * 6] + 0.001  # just after answer step 6 started its notes
+    resume_at = stop_at + 1.0
+    before = [e for e in timeline if e[0] < stop_at]
+    resumed_ticks = ticks_at(120, 96 * 2 - (16 + 6) * 6 - 1, start=resume_at + 0.01)
+    rig = Rig()
+    rig.play(before + [(stop_at, STOP), (resume_at, CONTINUE)] + resumed_ticks, until=resume_at + 5)
+    ons = rig.sent(NOTE_ON)
+    assert_notes([n for n in ons if n[0] < stop_at], expected_notes(times, BEAT, bar=1, steps=range(7)))
+    # the hat of answer step 6 was sounding: its note-off and All Notes Off go out at the stop
+    assert (stop_at, HAT, 0) in rig.sent(NOTE_OFF)
+    assert stop_at in rig.times_of(ALL_OFF)
+    # after Continue the next tick is position 133: step 23 (answer step 7) plays on tick 138
+    resumed_times = [t for t, _ in resumed_ticks]
+    shifted = [None] * ((16 + 6) * 6 + 1) + resumed_times  # index by absolute tick position
+    assert_notes([n for n in ons if n[0] > resume_at], expected_notes(shifted, BEAT, bar=1, steps=range(7, 16)))
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_a_clock_dropout_is_a_stop():
+    times, timeline = one_bar_then_answer(120, bars=2)
+    last = (16 + 5) * 6  # the clock dies right after answer step 5's tick
+    rig = Rig()
+    rig.play([e for e in timeline if e[0] <= times[last]], until=times[last] + 2)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, steps=range(6)))
+    # 3 intervals at 120 BPM are 62.5 ms, so the 250 ms floor applies
+    assert rig.times_of(ALL_OFF)[-1] == pytest.approx(times[last] + 0.25)
+    assert not rig.scheduler.follower.running
+    # ticks coming back without Start or Continue play nothing
+    rig.play(ticks_at(120, 60, start=times[last] + 3), until=times[last] + 6)
+    assert len(rig.sent(NOTE_ON)) == len(expected_notes(times, BEAT, bar=1, steps=range(6)))
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_song_position_pointer_then_continue_listens_from_the_next_whole_bar():
+    rig = Rig()
+    located = 20  # bar 1, step 4: the rest of bar 1 is skipped, bar 2 is heard, bar 3 answers
+    ticks = ticks_at(100, 96 * 4 - located * 6, start=0.2 - located * 6 * interval_of_bpm(100), first=located * 6)
+    times = [None] * (located * 6) + [t for t, _ in ticks]
+    spp = [0xF2, located & 0x7F, located >> 7]
+    rig.play([(0.1, spp), (0.15, CONTINUE)] + ticks + hits(times, BEAT, bar=2), until=times[-1] + 1)
+    assert rig.generator.primed_at == [32]
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=3))
+
+
+def test_start_again_restarts_from_bar_one():
+    times, timeline = one_bar_then_answer(120, bars=2)
+    rig = Rig()
+    rig.play(timeline, until=times[-1] + 0.01)
+    first_run = len(rig.sent(NOTE_ON))
+    again = times[-1] + 1
+    ticks = ticks_at(120, 96 * 2, start=again + 0.05)
+    times2 = [t for t, _ in ticks]
+    rig.play([(again, START)] + ticks + hits(times2, {0: [(CRASH, 127)]}, bar=0), until=times2[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON)[first_run:], expected_notes(times2, {0: [(CRASH, 127)]}, bar=1))
+
+
+# --- modes and controls ------------------------------------------------------------------
+
+
+def test_call_response_listens_n_bars_and_answers_m_bars_then_listens_again():
+    other = {0: [(CRASH, 120)], 6: [(KICK, 80)]}
+    rig = Rig(listen_bars=2, answer_bars=2)
+    ticks = ticks_at(120, 96 * 8, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, other, bar=1)
+    timeline += hits(times, other, bar=2)  # played during the answer: not heard in call-response
+    timeline += hits(times, BEAT, bar=5)  # heard by the second cycle
+    rig.play(timeline, until=times[-1] + 1)
+    expected = []
+    for bar in (2, 3):  # the echo repeats the last heard bar
+        expected += expected_notes(times, other, bar)
+    for bar in (6, 7):
+        expected += expected_notes(times, BEAT, bar)
+    assert_notes(rig.sent(NOTE_ON), expected)
+    assert rig.generator.primed_at == [0, 64]  # primed with bars 0-1, then bars 4-5
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_continuous_keeps_playing_and_what_you_play_reprimes_the_next_bar():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 5, start=0.1)
+    times = [t for t, _ in ticks]
+    extra = {0: [(CRASH, 120)]}
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, extra, bar=2), until=times[-1] + 1)
+    with_crash = {step: list(notes) for step, notes in BEAT.items()}
+    with_crash[0] = with_crash[0] + [(CRASH, 120)]
+    expected = expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 2)
+    expected += expected_notes(times, with_crash, 3) + expected_notes(times, with_crash, 4)
+    assert_notes(rig.sent(NOTE_ON), expected)
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_panic_silences_everything_at_once():
+    times, timeline = one_bar_then_answer(120, bars=2)
+    panic_at = times[(16 + 4) * 6] + 0.002
+    rig = Rig()
+    rig.play(timeline + [(panic_at, [0xB0, 24, 127])], until=times[-1] + 1)
+    assert {(t, n) for t, n, _ in rig.sent(NOTE_OFF) if t == panic_at} == {(panic_at, SNARE), (panic_at, HAT)}
+    assert panic_at in rig.times_of(ALL_OFF)
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_temperature_control_maps_0_127_to_0_1_2_0():
+    rig = Rig()
+    rig.play([(0.0, [0xB3, 20, 127])])
+    assert rig.generator.temperature == pytest.approx(2.0)
+    rig.play([(0.1, [0xB3, 20, 0])])
+    assert rig.generator.temperature == pytest.approx(0.1)
+    assert rig.session.view().temperature == pytest.approx(0.1)
+
+
+def test_hold_loops_the_answer_until_released():
+    rig = Rig(controls=ControlMap(hold=30))
+    ticks = ticks_at(120, 96 * 6, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
+    timeline += [(times[96 + 10], [0xB9, 30, 127])]  # hold on during the answer (bar 1)
+    timeline += hits(times, {0: [(CRASH, 127)]}, bar=2)  # ignored while holding
+    timeline += [(times[3 * 96 + 10], [0xB9, 30, 0])]  # released in bar 3: bar 4 listens, bar 5 answers
+    timeline += hits(times, {2: [(CRASH, 127)]}, bar=4)
+    rig.play(timeline, until=times[-1] + 1)
+    expected = sum((expected_notes(times, BEAT, bar) for bar in (1, 2, 3)), [])
+    expected += expected_notes(times, {2: [(CRASH, 127)]}, 5)
+    assert_notes(rig.sent(NOTE_ON), expected)
+    assert [rig.session.role(b) for b in range(6)] == ["listening", "answering", "holding", "holding",
+                                                      "listening", "answering"]
+
+
+def test_hold_in_continuous_loops_the_bar_playing_and_ignores_what_is_played_over_it():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 6, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
+    timeline += hits(times, {0: [(CRASH, 127)]}, bar=2)  # would re-prime bar 3 with a crash, but...
+    timeline += [(times[2 * 96 + 10], [0xB9, 23, 127])]  # ...hold is pressed in bar 2
+    timeline += [(times[4 * 96 + 10], [0xB9, 23, 0])]  # released in bar 4: bar 5 carries on from it
+    rig.play(timeline, until=times[-1] + 1)
+    assert [rig.session.role(b) for b in range(6)] == ["listening", "answering", "answering", "holding",
+                                                      "holding", "answering"]
+    assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in range(1, 6)), []))
+
+
+def test_mode_control_switches_to_continuous_at_the_next_bar():
+    rig = Rig()
+    ticks = ticks_at(120, 96 * 4, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[96 + 3], [0xB9, 21, 100])]
+    rig.play(timeline, until=times[-1] + 1)
+    assert rig.session.mode == "continuous"
+    assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in (1, 2, 3)), []))
+
+
+def test_reprime_control_listens_again_from_the_next_bar():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 4, start=0.1)
+    times = [t for t, _ in ticks]
+    fill = {4: [(SNARE, 70)], 5: [(SNARE, 80)]}
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[96 + 3], [0xB9, 22, 127])]
+    timeline += hits(times, fill, bar=2)
+    rig.play(timeline, until=times[-1] + 1)
+    assert [rig.session.role(b) for b in range(4)] == ["listening", "answering", "listening", "answering"]
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 1) + expected_notes(times, fill, 3))
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+def test_input_map_channel_filter_velocity_and_thru():
+    # mpc-chromatic: pad 36 + class index; channel 1 only; thru copies to channel 10
+    from deepbeat.notemaps import load_note_map
+
+    rig = Rig(input_map=load_note_map("mpc-chromatic"), input_channel=0, thru=True)
+    ticks = ticks_at(120, 96 * 2, start=0.1)
+    times = [t for t, _ in ticks]
+    played = {0: [(36, 33)], 4: [(37, 77)], 8: [(44, 127)]}  # kick, snare, ride
+    ignored = {12: [(36, 100)]}  # channel 2: filtered out
+    rig.play([(0.05, START)] + ticks + hits(times, played, channel=0) + hits(times, ignored, channel=1),
+             until=times[-1] + 1)
+    thru = [(t, n, v) for t, n, v in rig.sent(NOTE_ON) if t < times[96]]
+    assert thru == [(times[0], 36, 33), (times[24], 37, 77), (times[48], 44, 127)]
+    answer = [(t, n, v) for t, n, v in rig.sent(NOTE_ON) if t >= times[96]]
+    assert_notes(answer, expected_notes(times, {0: [(KICK, 33)], 4: [(SNARE, 77)], 8: [(51, 127)]}, 1))
+
+
+def test_hits_slightly_early_or_late_land_on_the_nearest_step():
+    rig = Rig()
+    ticks = ticks_at(120, 96 * 2, start=0.1)
+    times = [t for t, _ in ticks]
+    interval = interval_of_bpm(120)
+    early = times[4 * 6] - 2.9 * interval  # under half a step before step 4
+    late = times[8 * 6] + 2.9 * interval  # under half a step after step 8
+    late_in_bar = times[15 * 6] + 2.9 * interval  # still the last step of bar 0
+    rig.play([(0.05, START)] + ticks + [(early, [0x99, SNARE, 90]), (late, [0x99, KICK, 100]),
+                                        (late_in_bar, [0x99, HAT, 50])], until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, {4: [(SNARE, 90)], 8: [(KICK, 100)], 15: [(HAT, 50)]}, 1))
+
+
+MALFORMED = [
+    [], [0x00], [0x45, 0x12], [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7], [0xF0], [0xF7], [0xF2, 0x10], [0xF2, 0x80, 0x01],
+    [0x99], [0x99, 36], [0x99, 200, 100], [0x99, 36, 128], [0x99, -1, 5], [0xB9, 20], [0xB9, 130, 5],
+    [0xF1, 0x10], [0xF3, 0x01], [0xF4], [0xF5], [0xF6], [0xF9], [0xFD], [0xFE], [0xFF], [0x300, 1, 2],
+    [0x99, 36.5, 100], ["x"], [None], b"\x99\x24", bytes(range(256)),
+]
+
+
+def test_malformed_messages_change_nothing():
+    times, timeline = one_bar_then_answer(120, bars=2)
+    rng = random.Random(3)
+    noise = [(rng.uniform(0.1, times[-1]), message) for message in MALFORMED for _ in range(3)]
+    rig = Rig()
+    rig.play(timeline + noise, until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+
+
+@given(st.lists(st.lists(st.integers(-5, 300), max_size=8), max_size=60))
+def test_no_message_ever_raises(messages):
+    rig = Rig(mode="continuous", thru=True)
+    times, timeline = one_bar_then_answer(200, bars=2)
+    spread = [(0.1 + i * times[-1] / max(len(messages), 1), m) for i, m in enumerate(messages)]
+    rig.play(timeline + spread, until=times[-1] + 1)
+    assert_every_note_ends(rig.transport.sent + [(0, ALL_OFF)] * (not rig.scheduler.follower.running))
+
+
+# --- master clock, loop and threads ------------------------------------------------------
+
+
+def test_internal_clock_sends_start_clock_and_stop_and_answers_on_its_ticks():
+    rig = Rig(master=InternalClock(150))
+    rig.clock.now = 1.0
+    rig.scheduler.start_master(1.0)
+    interval = interval_of_bpm(150)
+    times = [1.0 + i * interval for i in range(96 * 2)]
+    rig.play(hits(times, BEAT, bar=0), until=times[-1] + interval / 2)
+    rig.scheduler.shutdown()
+    assert rig.times_of((0xFA,)) == [1.0]
+    assert rig.times_of((0xF8,)) == pytest.approx(times, abs=1e-9)
+    assert rig.transport.sent[-1][1] == (0xFC,)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+    # clock messages coming in are ignored while the bridge is the master
+    ticks_before = rig.scheduler.stats.ticks
+    rig.play([(times[-1] + 1, TICK), (times[-1] + 1.1, START)])
+    assert rig.scheduler.stats.ticks == ticks_before
+
+
+def test_generation_worker_runs_jobs_in_order_and_reports_the_first_error():
+    errors = []
+    worker = GenerationWorker(on_error=errors.append)
+    done = []
+    worker.submit(done.append, 1)
+    worker.submit(lambda: 1 / 0)
+    worker.submit(done.append, 2)  # skipped: the worker stopped at the error
+    worker.close()
+    assert done == [1]
+    assert isinstance(worker.error, ZeroDivisionError) and errors == [worker.error]
+
+
+def real_bridge(generator, **options):
+    """A Bridge on a MemoryTransport with real threads and the perf_counter clock."""
+    transport = MemoryTransport()
+    inbox = queue.Queue()
+    plan = Plan()
+    worker = GenerationWorker(on_error=lambda error: inbox.put_nowait(WAKE))
+    session = Session(worker, Composer(generator, plan), plan)
+    scheduler = Scheduler(session, transport.send, **options)
+    return Bridge(transport, scheduler, worker, inbox, None), transport
+
+
+def daw(transport, bpm, bars, pattern):
+    """Plays Start, `bars` bars of clock and `pattern` in the first bar, in real time."""
+    interval = interval_of_bpm(bpm)
+    start = time.perf_counter() + 0.05
+    transport.inject(START)
+    for tick in range(96 * bars):
+        if transport.closed:
+            return
+        time.sleep(max(0.0, start + tick * interval - time.perf_counter()))
+        transport.inject(TICK)
+        for note, velocity in pattern.get(tick // 6, []) if tick < 96 and tick % 6 == 0 else []:
+            transport.inject([0x99, note, velocity])
+    transport.inject(STOP)
+
+
+def test_bridge_threads_answer_in_real_time_and_stop_clean():
+    bridge, transport = real_bridge(EchoGenerator())
+    stop = threading.Event()
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(bridge.run(stop)))
+    runner.start()
+    while not transport.opened:
+        time.sleep(0.01)
+    daw(transport, 240, 2, BEAT)
+    time.sleep(0.1)
+    stop.set()
+    runner.join(5)
+    assert outcome == [0]
+    played = [m for _, m in transport.sent if m[0] == NOTE_ON]
+    assert played == [(NOTE_ON, n, v) for _, n, v in expected_notes([0] * 200, BEAT, bar=1)]
+    assert bridge.scheduler.stats.steps_missed == 0
+    assert transport.sent[-1][1] == ALL_OFF
+    assert_every_note_ends(transport.sent)
+
+
+def test_a_generation_error_stops_the_bridge_with_every_note_off():
+    class Broken(EchoGenerator):
+        def sample(self, num_steps):
+            raise RuntimeError("model exploded")
+
+    bridge, transport = real_bridge(Broken())
+    stop = threading.Event()
+    failure = []
+
+    def run():
+        try:
+            bridge.run(stop)
+        except DeepBeatError as error:
+            failure.append(str(error))
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    while not transport.opened:
+        time.sleep(0.01)
+    daw(transport, 300, 2, BEAT)
+    runner.join(5)
+    assert not runner.is_alive()
+    assert failure and "model exploded" in failure[0]
+    assert transport.sent[-1][1] == ALL_OFF
+
+
+def test_the_view_shows_tempo_state_bar_and_grids():
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    rig.play([event for event in timeline if event[0] < times[96 + 40]])  # into the answer bar
+    lines = render(rig.session.view(), rig.scheduler.follower.tempo.bpm, "memory")
+    text = "\n".join(lines)
+    assert "120.0 BPM" in text and "bar 2" in text and "answering" in text
+    assert "kick        :|X.......X.......|" in text  # primer and answer both show the beat
+    assert text.count("snare       :|....x.......x...|") == 2
+    assert lines[-1] == " " * len("kick        :|") + " " * 6 + "^"  # tick 136 is step 6 of bar 2
+
+
+
+def test_terminal_view_redraws_in_place_on_a_terminal_and_prints_a_line_per_bar_elsewhere():
+    import io
+
+    from deepbeat.bridge.view import TerminalView
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    terminal, log = Terminal(), io.StringIO()
+    views = [TerminalView(terminal), TerminalView(log)]
+    for moment in (25, 30, 100):  # two moments in bar 1 with no hit between them, one in bar 2
+        rig.play([event for event in timeline if event[0] < times[moment]])
+        timeline = [event for event in timeline if event[0] >= times[moment]]
+        for view in views:
+            view.update(rig.session.view(), rig.scheduler.follower.tempo.bpm, "memory")
+    drawn = terminal.getvalue()
+    height = len(render(rig.session.view(), 120.0, "memory"))
+    assert not drawn.startswith("\x1b[")  # the first drawing starts where the cursor is
+    assert drawn.count(f"\x1b[{height}F\x1b[J") == 1  # bar 1 unchanged between 20 and 30: one redraw, for bar 2
+    assert log.getvalue().splitlines() == ["bar 1 listening (120.0 BPM)", "bar 2 answering (120.0 BPM)"]
