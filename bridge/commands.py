@@ -38,12 +38,7 @@ def register(subparsers, benchmarks):
                    help="variations to generate, together in one batch (default 1)")
     p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=128,
                    help="length of each output in 16th steps, primer included (default 128 = 8 bars)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature: above 1 wilder, below 1 safer, 0 always the likeliest (default 1)")
-    p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0,
-                   help="sample only among the k likeliest steps (default 0: all)")
-    p.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0,
-                   help="sample only among the likeliest steps holding this probability (default 1: all)")
+    add_sampling_arguments(p)
     p.add_argument("--beam-size", "--beam_size", dest="beam_size", type=int, default=1,
                    help="beam search: sequences kept per iteration (default 1: plain sampling)")
     p.add_argument("--branch-factor", "--branch_factor", dest="branch_factor", type=int, default=1,
@@ -51,8 +46,6 @@ def register(subparsers, benchmarks):
     p.add_argument("--steps-per-iteration", "--steps_per_iteration", dest="steps_per_iteration", type=int, default=1,
                    help="beam search: steps between prunings (default 1)")
     p.add_argument("--qpm", type=float, help="tempo in quarter notes per minute (default: the primer MIDI's, else 120)")
-    p.add_argument("--style", default="any", help="style to condition on, e.g. hiphop, funk, rock (default any)")
-    p.add_argument("--seed", type=int, help="random seed: the same seed gives the same beats")
     p.add_argument("--output-dir", "--output_dir", dest="output_dir", default="generated",
                    help="folder for the MIDI files (default ./generated)")
     model = p.add_mutually_exclusive_group()
@@ -65,6 +58,23 @@ def register(subparsers, benchmarks):
                    help="notes to read the primer and write drums with: gm, mpc-legacy, mpc-chromatic, "
                    "drum-rack or a JSON file (default gm)")
     p.set_defaults(run=_generate, command="generate")
+
+
+def add_sampling_arguments(parser):
+    """The sampling options `generate` and `bridge` share: temperature, top-k, top-p, seed, style."""
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling temperature: above 1 wilder, below 1 safer, 0 always the likeliest (default 1)")
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0,
+                        help="sample only among the k likeliest steps (default 0: all)")
+    parser.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0,
+                        help="sample only among the likeliest steps holding this probability (default 1: all)")
+    parser.add_argument("--seed", type=int, help="random seed: the same seed gives the same beats")
+    parser.add_argument("--style", default="any", help="style to condition on, e.g. hiphop, funk, rock (default any)")
+
+
+def sampling_options(args):
+    """DrumSampler keyword arguments from the options of add_sampling_arguments."""
+    return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, style=args.style)
 
 
 def _model_path(args):
@@ -115,8 +125,7 @@ def _generate(args):
             f"--num-steps {args.num_steps}: the primer already has {primer.num_steps} steps; "
             "ask for more steps than the primer holds"
         )
-    sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                    style=args.style, qpm=primer.qpm)
+    sampling = dict(sampling_options(args), qpm=primer.qpm)
     new_steps = args.num_steps - primer.num_steps
     if args.beam_size > 1 or args.branch_factor > 1:
         continuations = beam_search(

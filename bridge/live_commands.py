@@ -6,6 +6,7 @@ import threading
 
 from deepbeat.errors import DeepBeatError
 
+from .commands import add_sampling_arguments, sampling_options
 from .controls import DEFAULT_CCS, ControlMap
 from .session import MODES
 from .transport import BACKENDS, default_backend
@@ -52,13 +53,7 @@ def register(subparsers, benchmarks):
     session.add_argument("--thru", action="store_true", help="pass the notes played in through to the output")
     model = p.add_argument_group("model")
     model.add_argument("--model", help="ONNX step model (default: the shipped model)")
-    model.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-    model.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0,
-                       help="sample among the k likeliest steps (0: all)")
-    model.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0,
-                       help="nucleus sampling mass (default 1.0: off)")
-    model.add_argument("--seed", type=int, help="random seed")
-    model.add_argument("--style", default="any", help="style to condition on, e.g. hiphop, funk, rock (default any)")
+    add_sampling_arguments(model)
     controls = p.add_argument_group("live controls (Control Change numbers)")
     for name, number in DEFAULT_CCS.items():
         controls.add_argument(f"--cc-{name}", type=int, default=number, metavar="CC",
@@ -129,8 +124,7 @@ def build_bridge(args, transport, view, inbox):
     except ValueError as error:
         raise DeepBeatError(str(error)) from None
     input_map, output_map = load_note_map(args.input_map), load_note_map(args.output_map)
-    sampler = DrumSampler(StepModel.load(args.model), temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, seed=args.seed, style=args.style)
+    sampler = DrumSampler(StepModel.load(args.model), **sampling_options(args))
     plan = Plan()
     worker = GenerationWorker(on_error=lambda error: inbox.put_nowait(WAKE))
     try:
