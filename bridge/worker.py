@@ -115,10 +115,6 @@ class GenerationWorker:
     def submit(self, job, *args):
         self._jobs.put((job, args))
 
-    def idle(self):
-        """True when no job is queued or running."""
-        return self._jobs.unfinished_tasks == 0
-
     def close(self, timeout=2.0):
         self._jobs.put(None)
         self._thread.join(timeout)
@@ -138,18 +134,3 @@ class GenerationWorker:
                     self._on_error(error)
             finally:
                 self._jobs.task_done()
-
-
-class InlineWorker:
-    """Runs each job at once on the caller's thread: deterministic, for tests and offline use."""
-
-    error = None
-
-    def submit(self, job, *args):
-        job(*args)
-
-    def idle(self):
-        return True
-
-    def close(self, timeout=None):
-        pass

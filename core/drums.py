@@ -3,7 +3,6 @@
 A step is the set of drum classes hit at one 16th note. It is stored as an integer
 0-511 whose bit i is set when class i is hit, as in Magenta's MultiDrumOneHotEncoding.
 """
-from collections import Counter
 from dataclasses import dataclass, field
 
 DRUM_CLASSES = (
@@ -19,7 +18,6 @@ DRUM_CLASSES = (
 )
 NUM_DRUM_CLASSES = len(DRUM_CLASSES)
 NUM_STEP_CLASSES = 2 ** NUM_DRUM_CLASSES
-SILENT_STEP = 0
 
 # Short labels for grid views, in DRUM_CLASSES order.
 DRUM_LABELS = ("BD", "SD", "CH", "OH", "LT", "MT", "HT", "CR", "RD")
@@ -68,18 +66,6 @@ class PitchTable:
     def drum_of(self, pitch):
         """The drum class of a pitch, or None when the table lacks it."""
         return self._lookup.get(pitch)
-
-    def classify(self, pitches, dropped: Counter = None):
-        """Drum classes of an iterable of pitches; unknown pitches are counted in `dropped`."""
-        drums = []
-        for pitch in pitches:
-            drum = self._lookup.get(pitch)
-            if drum is None:
-                if dropped is not None:
-                    dropped[pitch] += 1
-            else:
-                drums.append(drum)
-        return drums
 
 
 # Magenta's DEFAULT_DRUM_TYPE_PITCHES (note_seq/drums_encoder_decoder.py): General MIDI

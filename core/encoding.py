@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
+from .drums import NUM_DRUM_CLASSES
 from .grid import DEFAULT_QPM
 
 ANY_STYLE = "any"
@@ -32,10 +32,6 @@ class StepEncoding:
     counter_bits: int = 6  # Magenta drum_kit config: binary_counter_bits=6
     velocity_bins: int = 8
     styles: tuple = (ANY_STYLE,)
-
-    @property
-    def num_classes(self):
-        return NUM_STEP_CLASSES
 
     def style_id(self, style):
         """The index of a style name; None or 'any' give 0."""

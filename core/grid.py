@@ -6,7 +6,6 @@ import numpy as np
 from .drums import DRUM_CLASSES, NUM_DRUM_CLASSES
 
 STEPS_PER_QUARTER = 4
-STEPS_PER_BAR_4_4 = 16
 DEFAULT_VELOCITY = 100  # Magenta's drum models write every hit at velocity 100
 DEFAULT_QPM = 120.0
 

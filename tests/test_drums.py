@@ -1,5 +1,4 @@
 """The drum vocabulary: classes, step integers and the pitch tables."""
-from collections import Counter
 
 import pytest
 from hypothesis import given
@@ -94,13 +93,6 @@ def test_td11_differs_from_gm_where_the_kit_does():
     assert GM_PITCHES.drum_of(58) == class_index("crash")
     assert TD11_PITCHES.drum_of(45) == class_index("mid_tom")
     assert GM_PITCHES.drum_of(45) == class_index("low_tom")
-
-
-def test_classify_counts_dropped_pitches():
-    dropped = Counter()
-    drums = GM_PITCHES.classify([36, 0, 38, 0, 127], dropped)
-    assert drums == [0, 1]
-    assert dropped == Counter({0: 2, 127: 1})
 
 
 def test_pitch_table_by_name():

@@ -24,7 +24,6 @@ def test_dropout_keep_prob_is_magentas_name_for_one_minus_the_rate():
 def test_dict_round_trip_and_json():
     h = HParams().parse("rnn_layer_sizes=[16],window_bars=4")
     assert HParams.from_dict(h.to_dict()) == h
-    assert '"rnn_layer_sizes": [16]' in h.to_json()
     assert HParams.from_dict({**h.to_dict(), "unknown_old_field": 1}) == h
 
 

@@ -21,9 +21,22 @@ from deepbeat.bridge.scheduler import WAKE, Scheduler
 from deepbeat.bridge.session import Session
 from deepbeat.bridge.transport import MemoryTransport
 from deepbeat.bridge.view import render
-from deepbeat.bridge.worker import Composer, GenerationWorker, InlineWorker, Plan
+from deepbeat.bridge.worker import Composer, GenerationWorker, Plan
 from deepbeat.errors import DeepBeatError
 from deepbeat.grid import DrumGrid
+
+
+class InlineWorker:
+    """A GenerationWorker stand-in that runs each job at once on the caller's thread: deterministic."""
+
+    error = None
+
+    def submit(self, job, *args):
+        job(*args)
+
+    def close(self, timeout=None):
+        pass
+
 
 START, CONTINUE, STOP, TICK = [0xFA], [0xFB], [0xFC], [0xF8]
 NOTE_ON, NOTE_OFF, ALL_OFF = 0x99, 0x89, (0xB9, 123, 0)  # channel 10

@@ -1,5 +1,4 @@
 """Model and training hyperparameters, with the seed's `--hparams "k=v,k=[a,b]"` syntax."""
-import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -53,9 +52,6 @@ class HParams:
                 )
             updates[name] = _parse_value(name, value, getattr(self, name))
         return replace(self, **updates)
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def _keep_to_rate(value):

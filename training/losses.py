@@ -5,9 +5,6 @@ batches or replicas add up exactly; `metrics_from_sums` turns the totals into th
 """
 import math
 
-SUM_NAMES = (
-    "steps", "class_nll", "correct", "events", "event_correct", "no_event_correct", "hits", "velocity_nll",
-)
 METRIC_NAMES = ("loss", "nll", "perplexity", "accuracy", "event_accuracy", "no_event_accuracy", "velocity_loss")
 
 
