@@ -6,6 +6,8 @@ is 6 ticks too (MIDI 1.0 spec, System Real-Time and Song Position Pointer).
 """
 from collections import deque
 
+from deepbeat.midifiles import MAX_QPM, MIN_QPM
+
 TICKS_PER_QUARTER = 24  # MIDI 1.0: timing clock is sent 24 times per quarter note
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
 
@@ -164,8 +166,8 @@ class InternalClock:
     """The bridge as clock master: tick times at a fixed tempo from a start time."""
 
     def __init__(self, bpm):
-        if not 20 <= bpm <= 400:
-            raise ValueError(f"--bpm {bpm:g} is outside 20-400")
+        if not MIN_QPM <= bpm <= MAX_QPM:
+            raise ValueError(f"--bpm {bpm:g} is outside {MIN_QPM:g}-{MAX_QPM:g}")
         self.bpm = float(bpm)
         self.interval = interval_of_bpm(bpm)
         self.start_time = None

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-from deepbeat.grid import DrumGrid
+from deepbeat.grid import DEFAULT_QPM, DrumGrid
 
-from .worker import STEPS_PER_BAR
+from .worker import KEPT_BARS, STEPS_PER_BAR
 
 MODES = ("call-response", "continuous")
 LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
@@ -119,7 +119,7 @@ class Session:
         self._roles[bar + 1] = next_role
         if next_role in (ANSWER, HOLD):
             self._sources.setdefault(bar + 1, bar + 1)
-        for old in [b for b in self._roles if b < bar - 64]:
+        for old in [b for b in self._roles if b < bar - KEPT_BARS]:
             del self._roles[old]
             self._sources.pop(old, None)
             self._heard.pop(old, None)
@@ -128,8 +128,7 @@ class Session:
         self._listened.append(bar)
         if len(self._listened) < self.listen_bars:
             return LISTEN
-        silent = np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8)
-        heard = DrumGrid(np.concatenate([self._heard.get(b, silent) for b in self._listened]), qpm=qpm)
+        heard = self._heard_grid(self._listened, qpm)
         last = bar + (self.answer_bars if self.mode == "call-response" else 1 + AHEAD_BARS)
         self._answer_bars = list(range(bar + 1, bar + 1 + self.answer_bars))
         self.worker.submit(self.composer.answer, heard, bar + 1, last, qpm)
@@ -192,17 +191,20 @@ class Session:
             return None
         return hits[step % STEPS_PER_BAR]
 
+    def _heard_grid(self, bars, qpm=DEFAULT_QPM):
+        """What the user played in `bars`, silent where nothing was heard."""
+        silent = DrumGrid.silent(STEPS_PER_BAR).velocities
+        return DrumGrid(np.concatenate([self._heard.get(b, silent) for b in bars]), qpm=qpm)
+
     def view(self):
         """A SessionView of the bar being played (state 'stopped' when not running)."""
         role = self._roles.get(self.bar)
-        primer_bars = self._listened[-self.listen_bars:] or [self.bar]
-        silent = np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8)
-        primer = DrumGrid(np.concatenate([self._heard.get(b, silent) for b in primer_bars]))
+        primer = self._heard_grid(self._listened[-self.listen_bars:] or [self.bar])
         playing = None
         if role in (ANSWER, HOLD):
             playing = self.plan.grid(self._sources.get(self.bar, self.bar))
             playing = playing and playing.padded_to_bars()
         if role == LISTEN or playing is None:
-            playing = DrumGrid(self._heard.get(self.bar, silent))
+            playing = self._heard_grid([self.bar])
         state = (role or "waiting") if self.running else "stopped"
         return SessionView(state, self.bar, self.step, self.mode, self.temperature, primer, playing)

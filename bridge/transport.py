@@ -121,20 +121,8 @@ class RtMidiTransport:
         put = inbox.put_nowait
         clock = time.perf_counter
         self._in.set_callback(lambda event, _data: put((clock(), event[0])))
-        if self.input_name:
-            names = self._in.get_ports()
-            index = find_port(names, self.input_name, "--input")
-            self._in.open_port(index, DEFAULT_IN)
-            self.input_name = names[index]
-        else:
-            self._in.open_virtual_port(DEFAULT_IN)
-        if self.output_name:
-            names = self._out.get_ports()
-            index = find_port(names, self.output_name, "--output")
-            self._out.open_port(index, DEFAULT_OUT)
-            self.output_name = names[index]
-        else:
-            self._out.open_virtual_port(DEFAULT_OUT)
+        self.input_name = _open_port(self._in, self.input_name, "--input", DEFAULT_IN)
+        self.output_name = _open_port(self._out, self.output_name, "--output", DEFAULT_OUT)
         if self.input_name or self.output_name:
             # a client of its own, so that looking for vanished ports never races the sender
             self._probe = (midi_client("MidiIn", self.backend, self.client_name + " probe"),
@@ -161,6 +149,18 @@ class RtMidiTransport:
                 port.close_port()
                 port.delete()
         self._in = self._out = self._probe = None
+
+
+def _open_port(port, wanted, option, own_name):
+    """Connect an rtmidi port to the existing port `wanted` names, or open a virtual one;
+    the full name of the port connected to (None for a virtual port)."""
+    if not wanted:
+        port.open_virtual_port(own_name)
+        return None
+    names = port.get_ports()
+    index = find_port(names, wanted, option)
+    port.open_port(index, own_name)
+    return names[index]
 
 
 class MemoryTransport:

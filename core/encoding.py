@@ -42,6 +42,10 @@ class StepEncoding:
         except ValueError:
             raise ValueError(f"unknown style {style!r}; this model knows {', '.join(self.styles)}") from None
 
+    def style_id_or_any(self, style):
+        """The index of a style name, 0 ("any") when the model does not know it (data of other styles)."""
+        return self.styles.index(style) if style in self.styles else 0
+
     def position_features(self, positions):
         """+1/-1 binary counter bits of integer positions, shape [..., counter_bits]."""
         positions = np.asarray(positions, dtype=np.int64)[..., None]

@@ -59,11 +59,9 @@ def _trained(args):
 
 def _default_output(args):
     from deepbeat.bridge.stepmodel import run_model_path
+    from deepbeat.training.runs import beside_weights
 
-    if args.run_dir:
-        return run_model_path(args.run_dir)
-    weights = Path(args.weights)
-    return weights.with_name(weights.name.removesuffix(".weights.h5").removesuffix(".h5") + ".onnx")
+    return run_model_path(args.run_dir) if args.run_dir else beside_weights(args.weights, ".onnx")
 
 
 def _export(args):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from deepbeat.bridge.stepmodel import StepModel
 from deepbeat.errors import DeepBeatError, ModelFileError
-
 from deepbeat.modelmeta import ModelMetadata
-from .parity import PARITY_TOLERANCE, check_parity, parity_sequences
+
+from .parity import PARITY_TOLERANCE, compare
 from .step_graph import convert_to_onnx, state_tensors, step_function
 
 
@@ -40,7 +40,7 @@ def verify(trained, path, data_dir=None):
     step_model = StepModel.load(path)
     if step_model.encoding != trained.encoding:
         raise ModelFileError(f"{path}: its encoding {step_model.encoding} differs from the trained model's")
-    return check_parity(trained.model, step_model, parity_sequences(step_model, data_dir))
+    return compare(trained, step_model, data_dir)
 
 
 def export(trained, output, data_dir=None):
@@ -60,7 +60,7 @@ def export(trained, output, data_dir=None):
         with os.fdopen(handle, "wb") as file:
             file.write(proto.SerializeToString())
         step_model = StepModel.load(temporary)
-        report = check_parity(trained.model, step_model, parity_sequences(step_model, data_dir))
+        report = compare(trained, step_model, data_dir)
         if not report.passed:
             raise DeepBeatError(
                 f"{output}: not written: ONNX and Keras logits differ by up to {report.max_diff:.3g} "

@@ -108,9 +108,14 @@ def _batch(encoding, sequences, num_steps):
     for sequence in sequences:
         grid = sequence.grid.slice(0, num_steps)  # windows from data are cut already; sampled ones fit
         grid = grid.concat(DrumGrid.silent(num_steps - grid.num_steps))
-        style = encoding.style_id(sequence.style) if sequence.style in encoding.styles else 0
+        style = encoding.style_id_or_any(sequence.style)
         features.append(encoding.inputs(grid.steps, grid.velocities, 0, style, grid.qpm))
     return {name: np.stack([f[name] for f in features]) for name in features[0]}
+
+
+def compare(trained, step_model, data_dir=None):
+    """The ParityReport of a TrainedModel against its step model, on parity_sequences."""
+    return check_parity(trained.model, step_model, parity_sequences(step_model, data_dir))
 
 
 def check_parity(keras_model, step_model, parity_set, num_steps=PARITY_STEPS):

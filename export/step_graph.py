@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-
 from deepbeat.modelmeta import StateTensor
 
 ONNX_OPSET = 17

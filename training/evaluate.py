@@ -100,7 +100,7 @@ def generated_velocity_stats(trained, sequences, bars, seed=0):
     primers = [sequences[i] for i in rng.choice(len(sequences), count)]
     steps = np.array([p.grid.steps[:steps_per_bar] for p in primers], np.int64)
     velocities = np.array([p.grid.velocities[:steps_per_bar] for p in primers], np.float64)
-    styles = [encoding.styles.index(p.style) if p.style in encoding.styles else 0 for p in primers]
+    styles = [encoding.style_id_or_any(p.style) for p in primers]
     for _ in range(new_steps):
         inputs = _batch_inputs(encoding, steps, velocities, styles, [p.grid.qpm for p in primers])
         outputs = trained.model(inputs, training=False)

@@ -64,7 +64,7 @@ def encode_sequences(sequences, encoding):
     for sequence in sequences:
         grid = sequence.grid
         steps, velocities = grid.steps, grid.velocities
-        style_id = encoding.styles.index(sequence.style) if sequence.style in encoding.styles else 0
+        style_id = encoding.style_id_or_any(sequence.style)
         rows = {
             **encoding.inputs(steps[:-1], velocities[:-1], 0, style_id, grid.qpm),
             **encoding.targets(steps, velocities),

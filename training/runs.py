@@ -72,12 +72,17 @@ class TrainedModel:
     info: dict = field(default_factory=dict)  # "data_summary", and "eval" when evaluated
 
 
-def config_path(weights_path):
-    """NAME.json beside NAME.weights.h5."""
+def beside_weights(weights_path, suffix):
+    """NAME<suffix> beside NAME.weights.h5 (e.g. the config NAME.json, the export NAME.onnx)."""
     weights_path = Path(weights_path)
     name = weights_path.name
     stem = name[: -len(WEIGHTS_SUFFIX)] if name.endswith(WEIGHTS_SUFFIX) else weights_path.stem
-    return weights_path.with_name(stem + ".json")
+    return weights_path.with_name(stem + suffix)
+
+
+def config_path(weights_path):
+    """NAME.json beside NAME.weights.h5."""
+    return beside_weights(weights_path, ".json")
 
 
 def read_json(path, what):
@@ -142,12 +147,18 @@ def load_trained(path):
     return TrainedModel(model, hparams, encoding, info)
 
 
-def save_trained(model, hparams, encoding, info, weights_path):
-    """Write a trained-model pair: weights to NAME.weights.h5 and config to NAME.json (both atomically)."""
+def _weights_target(weights_path):
+    """A NAME.weights.h5 path to write, its folder made; other names are refused."""
     weights_path = Path(weights_path)
     if not weights_path.name.endswith(WEIGHTS_SUFFIX):
         raise ModelFileError(f"{weights_path}: the weights file name must end in {WEIGHTS_SUFFIX}")
     weights_path.parent.mkdir(parents=True, exist_ok=True)
+    return weights_path
+
+
+def save_trained(model, hparams, encoding, info, weights_path):
+    """Write a trained-model pair: weights to NAME.weights.h5 and config to NAME.json (both atomically)."""
+    weights_path = _weights_target(weights_path)
     temporary = weights_path.with_name("tmp-" + weights_path.name)
     model.save_weights(temporary)
     os.replace(temporary, weights_path)
@@ -161,12 +172,9 @@ def copy_trained(source, weights_path, extra_info=None):
         source = RunDir(source).best_weights
     if not source.exists():
         raise ModelFileError(f"{source}: not found; nothing to export yet")
-    weights_path = Path(weights_path)
-    if not weights_path.name.endswith(WEIGHTS_SUFFIX):
-        raise ModelFileError(f"{weights_path}: the weights file name must end in {WEIGHTS_SUFFIX}")
     config = read_json(config_path(source), "trained-model config")
     config.update(extra_info or {})
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    weights_path = _weights_target(weights_path)
     if source.resolve() != weights_path.resolve():
         shutil.copyfile(source, weights_path)
     write_json(config_path(weights_path), config)

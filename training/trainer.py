@@ -158,16 +158,13 @@ def make_optimizer(hparams):
     return keras.optimizers.Adam(hparams.learning_rate, global_clipnorm=hparams.clip_norm or None)
 
 
-class DivergenceGuard:
-    """Stops training at the first non-finite loss or gradient, before anything is saved."""
-
-    @staticmethod
-    def check(sums, step, run):
-        if not all(math.isfinite(float(sums[name])) for name in ("class_nll", "velocity_nll", "gradient_norm")):
-            raise TrainingError(
-                f"training loss is not finite at step {step}; nothing was saved from this step, the last "
-                f"good checkpoint in {run.checkpoints} is kept; lower learning_rate or clip_norm in --hparams"
-            )
+def check_finite(sums, step, run):
+    """Stop training at the first non-finite loss or gradient, before anything is saved."""
+    if not all(math.isfinite(float(sums[name])) for name in ("class_nll", "velocity_nll", "gradient_norm")):
+        raise TrainingError(
+            f"training loss is not finite at step {step}; nothing was saved from this step, the last "
+            f"good checkpoint in {run.checkpoints} is kept; lower learning_rate or clip_norm in --hparams"
+        )
 
 
 def train(options, log=print):
@@ -251,7 +248,7 @@ class Trainer:
         with Progress(max(options.num_steps - first, 0), "train") as bar:
             for at in range(first + 1, options.num_steps + 1):
                 sums = self.train_step(self.batches)
-                DivergenceGuard.check(sums, at, self.run_dir)
+                check_finite(sums, at, self.run_dir)
                 self.step.assign(at)
                 interval_sums = add_sums(interval_sums, sums)
                 bar.advance(extra=f"loss {metrics_from_sums(sums, self.hparams.velocity_loss_weight)['loss']:.3f}")
