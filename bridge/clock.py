@@ -6,7 +6,7 @@ is 6 ticks too (MIDI 1.0 spec, System Real-Time and Song Position Pointer).
 """
 from collections import deque
 
-from deepbeat.midifiles import MAX_QPM, MIN_QPM
+from deepbeat.tempo import check_bpm
 
 TICKS_PER_QUARTER = 24  # MIDI 1.0: timing clock is sent 24 times per quarter note
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
@@ -166,9 +166,7 @@ class InternalClock:
     """The bridge as clock master: tick times at a fixed tempo from a start time."""
 
     def __init__(self, bpm):
-        if not MIN_QPM <= bpm <= MAX_QPM:
-            raise ValueError(f"--bpm {bpm:g} is outside {MIN_QPM:g}-{MAX_QPM:g}")
-        self.bpm = float(bpm)
+        self.bpm = check_bpm(bpm, "clock tempo")
         self.interval = interval_of_bpm(bpm)
         self.start_time = None
         self.next_tick = 0

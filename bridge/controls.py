@@ -1,9 +1,11 @@
 """Live controls: which Control Change numbers steer the bridge, and what a value means."""
 from dataclasses import dataclass
 
+from deepbeat.midibytes import MAX_DATA
+from deepbeat.runtime.steering import TEMPERATURE
+
 # CC 20-31 are undefined in the MIDI 1.0 controller table, so no instrument claims them.
 DEFAULT_CCS = {"temperature": 20, "mode": 21, "reprime": 22, "hold": 23, "panic": 24}
-MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
 SWITCH_ON = 64  # MIDI convention for on/off controllers: 0-63 off, 64-127 on
 
 
@@ -15,9 +17,9 @@ class Control:
     value: object
 
 
-def temperature_of(value):
-    """CC value 0-127 to a sampling temperature 0.1-2.0, linearly."""
-    return MIN_TEMPERATURE + (MAX_TEMPERATURE - MIN_TEMPERATURE) * value / 127
+def setting_of(setting, value):
+    """A CC value 0-127 spread linearly over a steering Range."""
+    return setting.at(value / MAX_DATA)
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class ControlMap:
 
     def __post_init__(self):
         numbers = [self.temperature, self.mode, self.reprime, self.hold, self.panic]
-        if any(not 0 <= n <= 127 for n in numbers):
-            raise ValueError(f"control CC numbers must be 0-127, got {numbers}")
+        if any(not 0 <= n <= MAX_DATA for n in numbers):
+            raise ValueError(f"control CC numbers must be 0-{MAX_DATA}, got {numbers}")
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"control CC numbers must differ, got {numbers}")
 
@@ -44,7 +46,7 @@ class ControlMap:
         re-prime and panic act on any value of 64 or more (a button press).
         """
         if number == self.temperature:
-            return Control("temperature", temperature_of(value))
+            return Control("temperature", setting_of(TEMPERATURE, value))
         if number == self.mode:
             return Control("mode", "continuous" if value >= SWITCH_ON else "call-response")
         if number == self.hold:

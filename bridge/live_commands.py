@@ -1,13 +1,14 @@
 """Live subcommands: `deepbeat bridge`, `deepbeat ports` and `deepbeat bench bridge`."""
-import argparse
 import queue
 import signal
 import threading
 
 from deepbeat.errors import DeepBeatError
+from deepbeat.options import bpm, count, ranged
+from deepbeat.runtime.commands import add_steering_arguments, steering_from_args
 
-from .commands import add_sampling_arguments, sampling_options
 from .controls import DEFAULT_CCS, ControlMap
+from .scheduler import GATE, LATENCY_OFFSET_MS
 from .session import MODES
 from .transport import BACKENDS, default_backend
 
@@ -30,10 +31,12 @@ def register(subparsers, benchmarks):
     timing = p.add_argument_group("clock and timing")
     timing.add_argument("--clock", choices=("external", "internal"), default="external",
                         help="follow the incoming MIDI clock (default) or be the master and send it")
-    timing.add_argument("--bpm", type=float, default=120.0, help="tempo with --clock internal (default 120)")
-    timing.add_argument("--latency-offset-ms", type=float, default=0.0,
-                        help="send each step this much before its tick, by the tempo estimate (at most a 16th)")
-    timing.add_argument("--gate", type=float, default=0.5, help="note length as a fraction of a 16th (default 0.5)")
+    timing.add_argument("--bpm", type=bpm, default=120.0, help="tempo with --clock internal, 20-400 (default 120)")
+    timing.add_argument("--latency-offset-ms", type=ranged(LATENCY_OFFSET_MS), default=LATENCY_OFFSET_MS.default,
+                        help="send each step this much before its tick, by the tempo estimate, "
+                        f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used)")
+    timing.add_argument("--gate", type=ranged(GATE), default=GATE.default,
+                        help=f"note length as a fraction of a 16th, {GATE.expected} (default {GATE.default:g})")
     timing.add_argument("--no-realtime", action="store_true",
                         help="do not ask the OS to run the timing thread real-time (it asks by default; "
                         "granted to root or members of a group with an rtprio limit, e.g. audio)")
@@ -41,8 +44,9 @@ def register(subparsers, benchmarks):
     session.add_argument("--mode", choices=MODES, default="call-response",
                          help="call-response: listen, answer, repeat; continuous: keep playing, re-primed by "
                          "what you play (default call-response)")
-    session.add_argument("--listen-bars", type=int, default=1, help="bars to listen to (default 1)")
-    session.add_argument("--answer-bars", type=int, default=1, help="bars to answer with in call-response (default 1)")
+    session.add_argument("--listen-bars", type=count(1), default=1, help="bars to listen to (default 1)")
+    session.add_argument("--answer-bars", type=count(1), default=1,
+                         help="bars to answer with in call-response (default 1)")
     session.add_argument("--input-map", default="gm",
                          help="note map of the drums played in: gm, mpc-legacy, mpc-chromatic, drum-rack or a .json")
     session.add_argument("--output-map", default="gm", help="note map of the drums sent out (same choices)")
@@ -53,7 +57,8 @@ def register(subparsers, benchmarks):
     session.add_argument("--thru", action="store_true", help="pass the notes played in through to the output")
     model = p.add_argument_group("model")
     model.add_argument("--model", help="ONNX step model (default: the shipped model)")
-    add_sampling_arguments(model)
+    add_steering_arguments(model)
+    model.add_argument("--seed", type=int, help="random seed: the same seed and playing give the same answers")
     controls = p.add_argument_group("live controls (Control Change numbers)")
     for name, number in DEFAULT_CCS.items():
         controls.add_argument(f"--cc-{name}", type=int, default=number, metavar="CC",
@@ -86,7 +91,7 @@ def register(subparsers, benchmarks):
 
 
 _CONTROL_HELP = {
-    "temperature": "temperature (0-127 -> 0.1-2.0)",
+    "temperature": "temperature (0-127 over its range)",
     "mode": "mode (<64 call-response, >=64 continuous)",
     "reprime": "re-prime now (listen again from the next bar)",
     "hold": "hold: loop the current answer while >=64",
@@ -106,43 +111,26 @@ def _ports(args):
         print(f"  {name}")
 
 
-def build_bridge(args, transport, view, inbox):
-    """A Bridge from parsed `deepbeat bridge` options, on `transport`, drawing `view` (or None)."""
-    from deepbeat.notemaps import load_note_map
-
-    from .clock import InternalClock
-    from .live import Bridge
-    from .sampler import DrumSampler
-    from .scheduler import WAKE, Scheduler
-    from .session import Session
-    from .stepmodel import StepModel
-    from .worker import Composer, GenerationWorker, Plan
+def bridge_options(args):
+    """BridgeOptions from parsed `deepbeat bridge` options; DeepBeatError naming the option when one is wrong."""
+    from .assembly import BridgeOptions
 
     try:
         controls = ControlMap(args.cc_temperature, args.cc_mode, args.cc_reprime, args.cc_hold, args.cc_panic)
-        master = InternalClock(args.bpm) if args.clock == "internal" else None
     except ValueError as error:
-        raise DeepBeatError(str(error)) from None
-    input_map, output_map = load_note_map(args.input_map), load_note_map(args.output_map)
-    sampler = DrumSampler(StepModel.load(args.model), **sampling_options(args))
-    plan = Plan()
-    worker = GenerationWorker(on_error=lambda error: inbox.put_nowait(WAKE))
-    try:
-        session = Session(worker, Composer(sampler, plan), plan, mode=args.mode, listen_bars=args.listen_bars,
-                          answer_bars=args.answer_bars, temperature=args.temperature)
-        scheduler = Scheduler(
-            session, transport.send, master=master, note_map=output_map, input_map=input_map,
-            output_channel=args.output_channel - 1,
-            input_channel=None if args.input_channel is None else args.input_channel - 1,
-            latency_offset_s=args.latency_offset_ms / 1000, gate=args.gate, thru=args.thru, controls=controls,
-        )
-    except ValueError as error:
-        worker.close()
-        raise DeepBeatError(str(error)) from None
-    return Bridge(transport, scheduler, worker, inbox, view, realtime=not args.no_realtime)
+        raise DeepBeatError(f"--cc-*: {error}") from None
+    return BridgeOptions(
+        model=args.model, steering=steering_from_args(args), seed=args.seed, mode=args.mode,
+        listen_bars=args.listen_bars, answer_bars=args.answer_bars, input_map=args.input_map,
+        output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
+        output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,
+        latency_offset_s=args.latency_offset_ms / 1000, gate=args.gate, thru=args.thru, controls=controls,
+        realtime=not args.no_realtime,
+    )
 
 
 def _bridge(args):
+    from .assembly import build_bridge
     from .transport import RtMidiTransport
     from .view import TerminalView
 
@@ -152,7 +140,7 @@ def _bridge(args):
     try:
         inbox = queue.Queue()
         transport = RtMidiTransport(args.backend, args.input, args.output, args.client_name)
-        bridge = build_bridge(args, transport, None if args.quiet else TerminalView(), inbox)
+        bridge = build_bridge(bridge_options(args), transport, None if args.quiet else TerminalView(), inbox)
         code = bridge.run(stop)
     finally:
         for number, handler in previous.items():
@@ -169,10 +157,3 @@ def _bench(args):
 
     run_benchmark(seconds=args.seconds, normal_seconds=args.normal_seconds, jack_seconds=args.jack_seconds,
                   bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out)
-
-
-def bridge_parser():
-    """The `deepbeat bridge` parser alone (for building a bridge from a list of options)."""
-    subparsers = argparse.ArgumentParser(prog="deepbeat").add_subparsers()
-    register(subparsers, argparse.ArgumentParser().add_subparsers())
-    return subparsers.choices["bridge"]

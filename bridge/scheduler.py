@@ -11,19 +11,21 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from deepbeat.grid import STEPS_PER_BAR
+from deepbeat.midibytes import (
+    ALL_NOTES_OFF, CLOCK, CONTINUE, CONTROL_CHANGE, DRUM_CHANNEL, MAX_DATA, NOTE_OFF, NOTE_ON, SONG_POSITION, START,
+    STATUS_CHANNEL, STATUS_KIND, STOP, SYSEX, control_change, note_off, note_on,
+)
 from deepbeat.notemaps import GM
+from deepbeat.runtime.steering import Range
+from deepbeat.tempo import DEFAULT_BPM
 
-from .clock import TICKS_PER_STEP, ClockFollower
+from .clock import TICKS_PER_STEP, ClockFollower, interval_of_bpm
 from .controls import ControlMap
-from .worker import STEPS_PER_BAR
 
 WAKE = object()  # put on the inbox to make the loop look at its stop flag and errors
-
-# MIDI 1.0 status bytes
-NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
-SONG_POSITION, CLOCK, START, CONTINUE, STOP = 0xF2, 0xF8, 0xFA, 0xFB, 0xFC
-ALL_NOTES_OFF = 123  # Channel Mode message: all notes off
-FALLBACK_STEP_S = 0.125  # a 16th at 120 BPM, for gates before the tempo is known
+GATE = Range("gate", 0.0, 1.0, 0.5, above_low=True)  # note length, a fraction of a 16th
+LATENCY_OFFSET_MS = Range("latency offset", 0.0, 100.0, 0.0)  # send ahead of the tick; capped at a 16th
 CLOSE_TICK = TICKS_PER_STEP // 2  # a bar stops listening half a step before the next one
 TICKS_PER_BAR = TICKS_PER_STEP * STEPS_PER_BAR
 KEPT_RECORDS = 100_000  # latencies and missed steps kept: over 2 hours of 16ths at 180 BPM
@@ -46,12 +48,10 @@ class Scheduler:
     """Turns clock and notes in into timed notes out, for one Session and one output."""
 
     def __init__(self, session, send, *, clock=time.perf_counter, master=None, note_map=GM, input_map=GM,
-                 output_channel=9, input_channel=None, latency_offset_s=0.0, gate=0.5, thru=False,
+                 output_channel=DRUM_CHANNEL, input_channel=None, latency_offset_s=0.0, gate=0.5, thru=False,
                  controls=ControlMap()):
-        if not 0 < gate <= 1:
-            raise ValueError(f"--gate {gate:g} is outside (0, 1]; it is a fraction of a 16th")
-        if latency_offset_s < 0:
-            raise ValueError(f"--latency-offset-ms {latency_offset_s * 1000:g} is negative")
+        gate = GATE.check(gate)
+        latency_offset_s = LATENCY_OFFSET_MS.check(latency_offset_s * 1000) / 1000
         self.session = session
         self._send = send  # callable taking a list of MIDI bytes
         self.clock = clock
@@ -120,7 +120,7 @@ class Scheduler:
         for note, due in list(self._sounding.items()):
             if due <= now:
                 del self._sounding[note]
-                self._send([NOTE_OFF | self.output_channel, note, 0])
+                self._send(note_off(self.output_channel, note))
 
     def shutdown(self):
         """All notes off; Stop to the slaves when master."""
@@ -140,12 +140,12 @@ class Scheduler:
         if not data or not isinstance(data[0], int):
             return
         status = data[0]
-        if status >= 0xF0:
+        if status >= SYSEX:
             self._on_system(status, data, arrival)
             return
-        if status < 0x80 or not _data_bytes(data):
+        if status < NOTE_OFF or not _data_bytes(data):
             return
-        kind, channel = status & 0xF0, status & 0x0F
+        kind, channel = status & STATUS_KIND, status & STATUS_CHANNEL
         if self.input_channel is not None and channel != self.input_channel:
             return
         if kind == NOTE_ON and data[2] > 0:
@@ -212,7 +212,7 @@ class Scheduler:
         if position is None:
             return
         if position % TICKS_PER_BAR == TICKS_PER_BAR - CLOSE_TICK:
-            self.session.close_bar(position // TICKS_PER_BAR, self.follower.tempo.bpm or 120.0)
+            self.session.close_bar(position // TICKS_PER_BAR, self.follower.tempo.bpm or DEFAULT_BPM)
         if position % TICKS_PER_STEP == 0:
             step = position // TICKS_PER_STEP
             if step >= self._next_step:
@@ -230,7 +230,7 @@ class Scheduler:
 
     def _step_seconds(self):
         interval = self.follower.tempo.interval
-        return interval * TICKS_PER_STEP if interval else FALLBACK_STEP_S
+        return (interval or interval_of_bpm(DEFAULT_BPM)) * TICKS_PER_STEP
 
     # --- output ---------------------------------------------------------------------
 
@@ -261,8 +261,8 @@ class Scheduler:
             for drum, velocity in hits:
                 note = self.note_map.notes[drum]
                 if self._sounding.pop(note, None) is not None:
-                    self._send([NOTE_OFF | self.output_channel, note, 0])  # retrigger: end the old one first
-                self._send([NOTE_ON | self.output_channel, note, velocity])
+                    self._send(note_off(self.output_channel, note))  # retrigger: end the old one first
+                self._send(note_on(self.output_channel, note, velocity))
                 self._sounding[note] = off_time
             self.stats.notes_sent += len(hits)
             self.stats.steps_played += 1
@@ -274,11 +274,11 @@ class Scheduler:
     def _all_notes_off(self):
         """Note-offs for every sounding note, then All Notes Off on the output channel."""
         for note in list(self._sounding):
-            self._send([NOTE_OFF | self.output_channel, note, 0])
+            self._send(note_off(self.output_channel, note))
         self._sounding.clear()
-        self._send([CONTROL_CHANGE | self.output_channel, ALL_NOTES_OFF, 0])
+        self._send(control_change(self.output_channel, ALL_NOTES_OFF, 0))
 
 
 def _data_bytes(data):
     """Whether a message has the two data bytes (0-127) that note, CC and song position messages need."""
-    return len(data) >= 3 and all(isinstance(b, int) and 0 <= b < 0x80 for b in data[1:3])
+    return len(data) >= 3 and all(isinstance(b, int) and 0 <= b <= MAX_DATA for b in data[1:3])

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-from deepbeat.grid import DEFAULT_QPM, DrumGrid
-
-from .worker import KEPT_BARS, STEPS_PER_BAR
+from deepbeat.grid import STEPS_PER_BAR, DrumGrid
+from deepbeat.runtime.composer import KEPT_BARS
+from deepbeat.runtime.steering import Steering
+from deepbeat.tempo import DEFAULT_BPM
 
 MODES = ("call-response", "continuous")
 LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
@@ -26,7 +27,7 @@ class SessionView:
     bar: int
     step: int  # within the bar
     mode: str
-    temperature: float
+    steering: Steering
     primer: DrumGrid
     playing: DrumGrid
 
@@ -40,15 +41,15 @@ class Session:
     """
 
     def __init__(self, worker, composer, plan, *, mode="call-response", listen_bars=1, answer_bars=1,
-                 temperature=1.0):
+                 steering=Steering()):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         if listen_bars < 1 or answer_bars < 1:
-            raise ValueError(f"--listen-bars and --answer-bars must be at least 1, got {listen_bars} and {answer_bars}")
+            raise ValueError(f"bars to listen and to answer must be at least 1, got {listen_bars} and {answer_bars}")
         self.worker, self.composer, self.plan = worker, composer, plan
         self.mode = mode
         self.listen_bars, self.answer_bars = listen_bars, answer_bars
-        self.temperature = temperature
+        self.steering = steering  # what every generation job samples with; live controls change it
         self.bar = self.step = 0  # the bar being played, and the step within it
         self.running = False
         self._hold_wanted = False
@@ -91,8 +92,7 @@ class Session:
     def control(self, control):
         """Apply a live Control (see controls.py); panic is the timing side's."""
         if control.name == "temperature":
-            self.temperature = control.value
-            self.worker.submit(self.composer.set_temperature, control.value)
+            self.steering = self.steering.with_changes(temperature=control.value)
         elif control.name == "mode":
             self.mode = control.value
         elif control.name == "hold":
@@ -102,7 +102,7 @@ class Session:
 
     # --- bars -----------------------------------------------------------------------
 
-    def close_bar(self, bar, qpm):
+    def close_bar(self, bar, bpm):
         """Bar `bar` can hear no more: give bar+1 its role and queue the generation it needs."""
         role = self._roles.get(bar)
         if bar < self._first_bar - 1:
@@ -111,11 +111,11 @@ class Session:
             self.restart((bar + 1) * STEPS_PER_BAR)
             return
         if role == LISTEN:
-            next_role = self._after_listening(bar, qpm)
+            next_role = self._after_listening(bar, bpm)
         elif role == ANSWER:
-            next_role = self._after_answer(bar, qpm)
+            next_role = self._after_answer(bar, bpm)
         else:
-            next_role = self._after_hold(bar, qpm)
+            next_role = self._after_hold(bar, bpm)
         self._roles[bar + 1] = next_role
         if next_role in (ANSWER, HOLD):
             self._sources.setdefault(bar + 1, bar + 1)
@@ -124,18 +124,18 @@ class Session:
             self._sources.pop(old, None)
             self._heard.pop(old, None)
 
-    def _after_listening(self, bar, qpm):
+    def _after_listening(self, bar, bpm):
         self._listened.append(bar)
         if len(self._listened) < self.listen_bars:
             return LISTEN
-        heard = self._heard_grid(self._listened, qpm)
+        heard = self._heard_grid(self._listened, bpm)
         last = bar + (self.answer_bars if self.mode == "call-response" else 1 + AHEAD_BARS)
         self._answer_bars = list(range(bar + 1, bar + 1 + self.answer_bars))
-        self.worker.submit(self.composer.answer, heard, bar + 1, last, qpm)
+        self.worker.submit(self.composer.answer, heard, bar + 1, last, self.steering)
         self._answered = 0
         return ANSWER
 
-    def _after_answer(self, bar, qpm):
+    def _after_answer(self, bar, bpm):
         self._answered += 1
         if self.mode == "call-response":
             if self._answered < self.answer_bars:
@@ -150,9 +150,10 @@ class Session:
         if user is not None or self.plan.hits(bar + 1) is None:
             for later in range(bar + 1, bar + 2 + AHEAD_BARS):
                 self.plan.drop(later)
-            self.worker.submit(self.composer.reprime, bar, self._sources.get(bar, bar), user, bar + 1 + AHEAD_BARS, qpm)
+            self.worker.submit(self.composer.reprime, bar, self._sources.get(bar, bar), user, bar + 1 + AHEAD_BARS,
+                               bpm, self.steering)
         else:
-            self.worker.submit(self.composer.extend, bar + 1 + AHEAD_BARS, bar + 1 + AHEAD_BARS, qpm)
+            self.worker.submit(self.composer.extend, bar + 1 + AHEAD_BARS, bar + 1 + AHEAD_BARS, bpm, self.steering)
         return ANSWER
 
     def _start_hold(self, bar, loop):
@@ -161,7 +162,7 @@ class Session:
         self._sources[bar + 1] = self._loop[0]
         return HOLD
 
-    def _after_hold(self, bar, qpm):
+    def _after_hold(self, bar, bpm):
         if self._hold_wanted:
             self._sources[bar + 1] = self._loop[(bar + 1 - self._hold_start) % len(self._loop)]
             return HOLD
@@ -171,7 +172,8 @@ class Session:
         # continuous: carry on from the bar just played, as if the user had played it
         for later in range(bar + 1, bar + 2 + AHEAD_BARS):
             self.plan.drop(later)
-        self.worker.submit(self.composer.reprime, bar, self._sources[bar], None, bar + 1 + AHEAD_BARS, qpm)
+        self.worker.submit(self.composer.reprime, bar, self._sources[bar], None, bar + 1 + AHEAD_BARS, bpm,
+                           self.steering)
         self._answered = 0
         return ANSWER
 
@@ -191,10 +193,10 @@ class Session:
             return None
         return hits[step % STEPS_PER_BAR]
 
-    def _heard_grid(self, bars, qpm=DEFAULT_QPM):
+    def _heard_grid(self, bars, bpm=DEFAULT_BPM):
         """What the user played in `bars`, silent where nothing was heard."""
         silent = DrumGrid.silent(STEPS_PER_BAR).velocities
-        return DrumGrid(np.concatenate([self._heard.get(b, silent) for b in bars]), qpm=qpm)
+        return DrumGrid(np.concatenate([self._heard.get(b, silent) for b in bars]), bpm=bpm)
 
     def view(self):
         """A SessionView of the bar being played (state 'stopped' when not running)."""
@@ -207,4 +209,4 @@ class Session:
         if role == LISTEN or playing is None:
             playing = self._heard_grid([self.bar])
         state = (role or "waiting") if self.running else "stopped"
-        return SessionView(state, self.bar, self.step, self.mode, self.temperature, primer, playing)
+        return SessionView(state, self.bar, self.step, self.mode, self.steering, primer, playing)

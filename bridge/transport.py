@@ -18,9 +18,9 @@ DEFAULT_IN, DEFAULT_OUT = "DeepBeat In", "DeepBeat Out"
 LOOPMIDI = "https://www.tobias-erichsen.de/software/loopmidi.html"
 _UNAVAILABLE = {
     "jack": "no JACK server is running: start one (e.g. `jackd -d alsa`, QjackCtl, or PipeWire's pipewire-jack) "
-            "or choose another --backend",
+            "or choose another MIDI backend",
     "alsa": "the ALSA sequencer is not available (/dev/snd/seq): load it with `sudo modprobe snd-seq` "
-            "or choose --backend jack",
+            "or choose the JACK backend",
     "coremidi": "CoreMIDI could not be opened",
     "winmm": "Windows MIDI could not be opened",
 }
@@ -65,13 +65,13 @@ def midi_client(kind, backend, name):
     api = getattr(rtmidi, _RTMIDI_APIS[backend])
     if api not in rtmidi.get_compiled_api():
         built = ", ".join(rtmidi.get_api_name(a) for a in rtmidi.get_compiled_api()) or "none"
-        raise PortError(f"--backend {backend}: this python-rtmidi was built without it (it has: {built})")
+        raise PortError(f"MIDI backend {backend}: this python-rtmidi was built without it (it has: {built})")
     os.environ.setdefault("JACK_NO_START_SERVER", "1")  # report a missing server instead of spawning one
     try:
         with _quiet_stderr():
             return getattr(rtmidi, kind)(api, name)
     except Exception:  # rtmidi raises its own SystemError kinds when the backend cannot start
-        raise PortError(f"--backend {backend}: {_UNAVAILABLE[backend]}") from None
+        raise PortError(f"MIDI backend {backend}: {_UNAVAILABLE[backend]}") from None
 
 
 def list_ports(backend):
@@ -105,7 +105,7 @@ class RtMidiTransport:
         if backend == "winmm" and not (input_name and output_name):
             raise PortError(
                 "Windows MIDI cannot create virtual ports: create two loopMIDI ports "
-                f"({LOOPMIDI}) and pass them as --input NAME --output NAME"
+                f"({LOOPMIDI}) and name them as the input and output ports"
             )
         self.backend = backend
         self.input_name, self.output_name = input_name, output_name
@@ -121,8 +121,8 @@ class RtMidiTransport:
         put = inbox.put_nowait
         clock = time.perf_counter
         self._in.set_callback(lambda event, _data: put((clock(), event[0])))
-        self.input_name = _open_port(self._in, self.input_name, "--input", DEFAULT_IN)
-        self.output_name = _open_port(self._out, self.output_name, "--output", DEFAULT_OUT)
+        self.input_name = _open_port(self._in, self.input_name, "input port", DEFAULT_IN)
+        self.output_name = _open_port(self._out, self.output_name, "output port", DEFAULT_OUT)
         if self.input_name or self.output_name:
             # a client of its own, so that looking for vanished ports never races the sender
             self._probe = (midi_client("MidiIn", self.backend, self.client_name + " probe"),

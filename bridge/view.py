@@ -9,7 +9,8 @@ def render(view, bpm, ports):
     tempo = f"{bpm:6.1f} BPM" if bpm else "  --.- BPM"
     lines = [
         f"DeepBeat bridge  {ports}",
-        f"{tempo}   bar {view.bar + 1:<5} {view.state:<10} mode {view.mode}   temperature {view.temperature:.2f}",
+        f"{tempo}   bar {view.bar + 1:<5} {view.state:<10} mode {view.mode}   "
+        f"temperature {view.steering.temperature:.2f}",
         "primer:",
         *view.primer.to_text().splitlines()[1:],
         "playing:",

@@ -7,17 +7,34 @@ from . import __version__
 from .errors import DeepBeatError
 
 # Modules that register subcommands; none imports TensorFlow or ONNX Runtime at import time.
+# The core imports no stage: each stage's commands are found here by name, at run time (the one
+# exception to the downward-only imports, checked by tests/test_layers.py).
 COMMAND_MODULES = (
     "deepbeat.commands",  # data, grid
     "deepbeat.training.commands",  # train, eval, bench train
     "deepbeat.export.commands",  # export, bench generate
-    "deepbeat.bridge.commands",  # generate
+    "deepbeat.runtime.commands",  # generate
     "deepbeat.bridge.live_commands",  # bridge, ports, bench bridge
 )
 
 
+class UsageError(Exception):
+    """A command line that does not parse; the message is argparse's, naming the option."""
+
+    def __init__(self, prog, message):
+        super().__init__(message)
+        self.prog = prog
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser that reports a bad command line in one line (no usage block) and lets main exit."""
+
+    def error(self, message):
+        raise UsageError(self.prog, message)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="deepbeat",
         description="DeepBeat: an LSTM drum sketcher that continues the bar you play, offline or live over MIDI.",
     )
@@ -36,7 +53,13 @@ def build_parser():
 def main(argv=None):
     """Run one subcommand; bad input ends in one line on stderr and a non-zero exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # named by the subcommand they were given to, not by the top-level parser
+            raise UsageError(f"deepbeat {args.command}", f"unrecognized arguments: {' '.join(unknown)}")
+    except UsageError as error:
+        print(f"{error.prog}: error: {error} (see {error.prog} --help)", file=sys.stderr)
+        return 2
     try:
         return args.run(args) or 0
     except DeepBeatError as error:

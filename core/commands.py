@@ -3,6 +3,7 @@ import json
 
 from .drums import PITCH_TABLES, pitch_table
 from .gmd import GMD_URL, fetch_gmd
+from .midibytes import DRUM_CHANNEL
 from .midifiles import read_drum_grids
 from .prepare import prepare
 
@@ -55,7 +56,7 @@ def register(subparsers, benchmarks):
 def _prepare(args):
     prepare(
         args.source, args.out, seed=args.seed, style=args.style,
-        meters=None if args.all_meters else ((4, 4),), channel=None if args.all_channels else 9,
+        meters=None if args.all_meters else ((4, 4),), channel=None if args.all_channels else DRUM_CHANNEL,
     )
 
 
@@ -65,7 +66,8 @@ def _fetch(args):
 
 def _grid(args):
     found = read_drum_grids(
-        args.file, pitch_table(args.pitches), channel=None if args.all_channels else 9, silent_sections=True
+        args.file, pitch_table(args.pitches), channel=None if args.all_channels else DRUM_CHANNEL,
+        silent_sections=True,
     )
     if args.json:
         whole = found.grids[0]
@@ -77,7 +79,7 @@ def _grid(args):
     for number, grid in enumerate(found.grids, start=1):
         meter = "%d/%d" % grid.time_signature
         bars = f"{grid.num_bars} bar" + ("" if grid.num_bars == 1 else "s")
-        print(f"# section {number}: {meter}, {grid.qpm:g} BPM, {bars}")
+        print(f"# section {number}: {meter}, {grid.bpm:g} BPM, {bars}")
         print(grid.to_text())
     if found.dropped_pitches:
         print("# dropped pitches: " + ", ".join(f"{p} x{n}" for p, n in sorted(found.dropped_pitches.items())))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .drums import NUM_DRUM_CLASSES
 from .errors import DatasetError
 from .grid import DrumGrid
 
@@ -29,13 +30,13 @@ def save_split(path, sequences):
     """Write sequences as concatenated arrays with start offsets (no pickles)."""
     grids = [s.grid for s in sequences]
     lengths = [g.num_steps for g in grids]
-    empty = np.zeros((0, 9))
+    empty = np.zeros((0, NUM_DRUM_CLASSES))
     np.savez_compressed(
         path,
         velocities=np.concatenate([g.velocities for g in grids]) if grids else empty.astype(np.uint8),
         offsets=np.concatenate([g.offsets for g in grids]).astype(np.float16) if grids else empty.astype(np.float16),
         starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        qpm=np.array([g.qpm for g in grids], np.float32),
+        bpm=np.array([g.bpm for g in grids], np.float32),
         time_signature=np.array([g.time_signature for g in grids], np.int32).reshape(-1, 2),
         **{name: np.array([getattr(s, name) for s in sequences], dtype=str) for name in METADATA_FIELDS},
     )
@@ -51,12 +52,12 @@ class PreparedSplit:
                 self._arrays = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise DatasetError(
-                f"{self.path}: not found; run 'deepbeat data prepare --out {self.path.parent}' first"
+                f"{self.path}: not found; expected the split files 'deepbeat data prepare' writes"
             ) from None
         # a damaged .npz fails as a bad zip, a bad zlib stream or an early end of file
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise DatasetError(f"{self.path}: not a prepared dataset file ({error})") from None
-        missing = {"velocities", "offsets", "starts", "qpm", "time_signature", *METADATA_FIELDS} - set(self._arrays)
+        missing = {"velocities", "offsets", "starts", "bpm", "time_signature", *METADATA_FIELDS} - set(self._arrays)
         if missing:
             raise DatasetError(f"{self.path}: missing arrays {', '.join(sorted(missing))}")
 
@@ -73,7 +74,7 @@ class PreparedSplit:
         grid = DrumGrid(
             a["velocities"][start:stop],
             a["offsets"][start:stop].astype(np.float32),
-            qpm=float(a["qpm"][index]),
+            bpm=float(a["bpm"][index]),
             time_signature=tuple(int(x) for x in a["time_signature"][index]),
         )
         return Sequence(grid, *(str(a[name][index]) for name in METADATA_FIELDS))
@@ -88,7 +89,7 @@ def load_split(folder, split):
         raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(f"{folder}: no such folder; expected the --out folder of 'deepbeat data prepare'")
+        raise DatasetError(f"{folder}: no such folder; expected a folder written by 'deepbeat data prepare'")
     return PreparedSplit(folder / f"{split}.npz")
 
 

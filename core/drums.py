@@ -1,7 +1,7 @@
-"""The drum vocabulary: 9 drum classes, steps as sets of classes, pitch tables.
+"""The drum vocabulary: 9 drum classes and the pitch tables that map MIDI notes onto them.
 
-A step is the set of drum classes hit at one 16th note. It is stored as an integer
-0-511 whose bit i is set when class i is hit, as in Magenta's MultiDrumOneHotEncoding.
+How a step (the set of classes hit at one 16th) becomes a model's class integer is the
+encoding's business (deepbeat.encoding).
 """
 from dataclasses import dataclass, field
 
@@ -17,27 +17,9 @@ DRUM_CLASSES = (
     "ride",
 )
 NUM_DRUM_CLASSES = len(DRUM_CLASSES)
-NUM_STEP_CLASSES = 2 ** NUM_DRUM_CLASSES
 
 # Short labels for grid views, in DRUM_CLASSES order.
 DRUM_LABELS = ("BD", "SD", "CH", "OH", "LT", "MT", "HT", "CR", "RD")
-
-
-def step_index(classes):
-    """The integer 0-511 of a set of drum class indices."""
-    index = 0
-    for drum in classes:
-        if not 0 <= drum < NUM_DRUM_CLASSES:
-            raise ValueError(f"drum class {drum} is outside 0-{NUM_DRUM_CLASSES - 1}")
-        index |= 1 << drum
-    return index
-
-
-def step_classes(index):
-    """The sorted drum class indices of a step integer 0-511."""
-    if not 0 <= index < NUM_STEP_CLASSES:
-        raise ValueError(f"step {index} is outside 0-{NUM_STEP_CLASSES - 1}")
-    return tuple(drum for drum in range(NUM_DRUM_CLASSES) if index >> drum & 1)
 
 
 def class_index(name):

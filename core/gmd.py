@@ -104,7 +104,7 @@ def fetch_gmd(dest, url=GMD_URL, archive=None, expected=(GMD_MIDI_FILES, GMD_DIG
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DatasetError(f"--dest {dest}: cannot create the folder ({error.strerror})") from None
+        raise DatasetError(f"{dest}: cannot create the folder ({error.strerror})") from None
     downloaded = archive is None
     if downloaded:
         archive = dest / GMD_ARCHIVE_NAME

@@ -4,18 +4,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .drums import DRUM_CLASSES, NUM_DRUM_CLASSES
+from .encoding import hits_of, step_of
+from .tempo import DEFAULT_BPM
 
 STEPS_PER_QUARTER = 4
 DEFAULT_VELOCITY = 100  # Magenta's drum models write every hit at velocity 100
-DEFAULT_QPM = 120.0
-
-_CLASS_BITS = (1 << np.arange(NUM_DRUM_CLASSES)).astype(np.int32)
 
 
 def steps_per_bar(numerator, denominator, steps_per_quarter=STEPS_PER_QUARTER):
     """Grid steps in one bar of a time signature, or None if a bar is not whole steps."""
     steps = numerator * steps_per_quarter * 4 / denominator
     return int(steps) if steps == int(steps) and steps > 0 else None
+
+
+STEPS_PER_BAR = steps_per_bar(4, 4)  # the bar DeepBeat generates and plays live: 4/4 in 16ths
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +30,7 @@ class DrumGrid:
 
     velocities: np.ndarray
     offsets: np.ndarray = None
-    qpm: float = DEFAULT_QPM
+    bpm: float = DEFAULT_BPM
     time_signature: tuple = (4, 4)
     steps_per_quarter: int = field(default=STEPS_PER_QUARTER)
 
@@ -45,9 +47,7 @@ class DrumGrid:
     @classmethod
     def from_steps(cls, steps, velocity=DEFAULT_VELOCITY, **kwargs):
         """A grid from step integers 0-511, every hit at one velocity."""
-        steps = np.asarray(steps, dtype=np.int32).reshape(-1)
-        hits = (steps[:, None] & _CLASS_BITS) != 0
-        return cls(hits * np.uint8(velocity), **kwargs)
+        return cls(hits_of(np.asarray(steps).reshape(-1)) * np.uint8(velocity), **kwargs)
 
     @classmethod
     def silent(cls, num_steps, **kwargs):
@@ -56,7 +56,7 @@ class DrumGrid:
     @property
     def steps(self):
         """Step integers 0-511 (bit d set when drum class d is hit)."""
-        return ((self.velocities > 0) @ _CLASS_BITS).astype(np.int16)
+        return step_of(self.velocities)
 
     @property
     def num_steps(self):
@@ -78,8 +78,8 @@ class DrumGrid:
             isinstance(other, DrumGrid)
             and np.array_equal(self.velocities, other.velocities)
             and np.allclose(self.offsets, other.offsets, atol=1e-6)
-            and (self.qpm, self.time_signature, self.steps_per_quarter)
-            == (other.qpm, other.time_signature, other.steps_per_quarter)
+            and (self.bpm, self.time_signature, self.steps_per_quarter)
+            == (other.bpm, other.time_signature, other.steps_per_quarter)
         )
 
     def slice(self, start, stop):
@@ -130,7 +130,7 @@ class DrumGrid:
         return {
             "steps_per_quarter": self.steps_per_quarter,
             "steps_per_bar": self.steps_per_bar,
-            "qpm": self.qpm,
+            "bpm": self.bpm,
             "time_signature": list(self.time_signature),
             "steps": hits,
             "velocities": [row[row > 0].tolist() for row in self.velocities],

@@ -7,11 +7,11 @@ import numpy as np
 
 from .drums import GM_PITCHES, NUM_DRUM_CLASSES
 from .errors import MidiFileError
-from .grid import DEFAULT_QPM, STEPS_PER_QUARTER, DrumGrid, steps_per_bar
+from .grid import STEPS_PER_QUARTER, DrumGrid, steps_per_bar
+from .midibytes import DRUM_CHANNEL
 from .notemaps import GM
+from .tempo import DEFAULT_BPM, MAX_BPM, MIN_BPM
 
-DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
-MIN_QPM, MAX_QPM = 20.0, 400.0
 OUTPUT_TICKS_PER_BEAT = 480
 # Longest grid a section may make: 16,384 bars of 4/4. GMD's longest file is about 10,200
 # steps; the cap keeps a corrupt delta time from allocating gigabytes.
@@ -28,7 +28,7 @@ class Section:
     start_tick: int
     end_tick: int  # None for the last section
     time_signature: tuple
-    qpm: float
+    bpm: float
 
 
 @dataclass
@@ -86,9 +86,9 @@ def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None,
     for tick, message in _events(midi):
         if message.type == "set_tempo":
             bpm = mido.tempo2bpm(message.tempo) if message.tempo > 0 else float("inf")
-            if not MIN_QPM <= bpm <= MAX_QPM:
+            if not MIN_BPM <= bpm <= MAX_BPM:
                 raise MidiFileError(
-                    f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_QPM:.0f}-{MAX_QPM:.0f}",
+                    f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_BPM:.0f}-{MAX_BPM:.0f}",
                     reason="absurd tempo",
                 )
             tempos.append((tick, bpm))
@@ -155,8 +155,8 @@ def _sections(meter_changes, tempos):
     sections = []
     for i, (tick, meter) in enumerate(changes):
         end = changes[i + 1][0] if i + 1 < len(changes) else None
-        qpm = next((bpm for t, bpm in reversed(tempos) if t <= tick), DEFAULT_QPM)
-        sections.append(Section(tick, end, meter, qpm))
+        bpm = next((bpm for t, bpm in reversed(tempos) if t <= tick), DEFAULT_BPM)
+        sections.append(Section(tick, end, meter, bpm))
     return sections
 
 
@@ -195,8 +195,7 @@ def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped, path, k
             offsets[step, drum] = offset
     # Whole microseconds per quarter put 400 BPM within 0.0014 BPM of its value: two decimals
     # give back the tempo a file was written with.
-    qpm = round(section.qpm, 2)
-    return DrumGrid(velocities, offsets, qpm=qpm, time_signature=section.time_signature)
+    return DrumGrid(velocities, offsets, bpm=round(section.bpm, 2), time_signature=section.time_signature)
 
 
 def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, micro_timing=False):
@@ -219,7 +218,7 @@ def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, m
         events.append((on, 1, mido.Message("note_on", channel=channel, note=note, velocity=velocity)))
         events.append((off, 0, mido.Message("note_off", channel=channel, note=note, velocity=0)))
     events.sort(key=lambda e: (e[0], e[1]))
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(grid.qpm), time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(grid.bpm), time=0))
     numerator, denominator = grid.time_signature
     track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator, time=0))
     now = 0

@@ -1,7 +1,7 @@
 """What a DeepBeat ONNX file says about itself (the model bundle's metadata_props).
 
 TF-free and ONNX-free: export writes these properties, and the runtime
-(deepbeat.bridge.stepmodel) reads them through onnxruntime alone. Each property is a JSON value under a "deepbeat."
+(deepbeat.runtime.stepmodel) reads them through onnxruntime alone. Each property is a JSON value under a "deepbeat."
 key, so tools such as Netron show them readably.
 """
 import json

@@ -10,7 +10,9 @@ from .dataset import SPLITS, Sequence, save_split
 from .drums import DRUM_CLASSES, GM_PITCHES, TD11_PITCHES
 from .errors import DatasetError, MidiFileError
 from .gmd import read_index
+from .midibytes import DRUM_CHANNEL
 from .midifiles import read_drum_grids
+from .paths import portable
 from .progress import Progress
 
 MIDI_SUFFIXES = {".mid", ".midi"}
@@ -40,7 +42,7 @@ def folder_jobs(root, seed, style):
     return [(path, split_of[i], meta) for i, path in enumerate(files)]
 
 
-def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=print):
+def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=DRUM_CHANNEL, log=print):
     """Read every file of `source` (a GMD folder or any MIDI folder) and write OUT/<split>.npz.
 
     Bad files are skipped and counted by reason; returns the summary also written to
@@ -48,7 +50,7 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
     """
     source, out = Path(source), Path(out)
     if not source.is_dir():
-        raise DatasetError(f"--source {source}: no such folder")
+        raise DatasetError(f"{source}: no such folder; expected the Groove MIDI Dataset or a folder of MIDI files")
     is_gmd = (source / "info.csv").exists()
     jobs = gmd_jobs(source) if is_gmd else folder_jobs(source, seed, style)
     pitches = TD11_PITCHES if is_gmd else GM_PITCHES
@@ -79,9 +81,9 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
         for split, items in sequences.items():
             save_split(out / f"{split}.npz", items)
     except OSError as error:
-        raise DatasetError(f"--out {out}: cannot write the prepared arrays ({error.strerror or error})") from None
+        raise DatasetError(f"{out}: cannot write the prepared arrays ({error.strerror or error})") from None
     summary = {
-        "source": str(source),
+        "source": portable(source),
         "kind": "groove" if is_gmd else "folder",
         "pitch_table": pitches.name,
         "meters": None if meters is None else ["%d/%d" % m for m in meters],
@@ -105,7 +107,7 @@ def prepare(source, out, seed=0, style="any", meters=((4, 4),), channel=9, log=p
     try:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     except OSError as error:
-        raise DatasetError(f"--out {out}: cannot write summary.json ({error.strerror or error})") from None
+        raise DatasetError(f"{out}: cannot write summary.json ({error.strerror or error})") from None
     log(format_summary(summary))
     return summary
 

@@ -6,6 +6,7 @@ import numpy as np
 from .drums import DRUM_CLASSES, DRUM_LABELS, GM_PITCHES, NUM_DRUM_CLASSES
 from .errors import MidiFileError, PrimerError
 from .grid import DEFAULT_VELOCITY, SYMBOL_VELOCITIES, DrumGrid
+from .midibytes import DRUM_CHANNEL
 from .midifiles import read_drum_grids
 
 MAX_PRIMER_STEPS = 1024
@@ -152,12 +153,21 @@ def _step_row(number, line):
     return drum, pattern
 
 
-def primer_from_midi(path, bars=1, pitches=GM_PITCHES, channel=9):
-    """The first `bars` bars of a MIDI file's first 4/4 drum section."""
+def primer_from_midi(path, bars=1, pitches=GM_PITCHES, channel=DRUM_CHANNEL):
+    """(the first `bars` bars of a MIDI file's first 4/4 drum section, {pitch: notes left out}).
+
+    Notes the pitch table has no drum for are left out and counted, for the caller to report.
+    """
     if isinstance(bars, bool) or not isinstance(bars, int) or bars < 1:
         raise PrimerError(f"primer bars must be a whole number of at least 1, got {bars!r}")
     try:
-        grid = read_drum_grids(path, pitches, channel=channel, meters={(4, 4)}).grids[0]
+        found = read_drum_grids(path, pitches, channel=channel, meters={(4, 4)})
     except MidiFileError as error:
         raise PrimerError(str(error)) from None
-    return grid.slice(0, bars * grid.steps_per_bar)
+    grid = found.grids[0]
+    if grid.num_bars < bars:
+        raise PrimerError(
+            f"{path}: its first 4/4 drum section has {grid.num_bars} bar{'s' * (grid.num_bars != 1)}; "
+            f"{bars} primer bars asked for"
+        )
+    return grid.slice(0, bars * grid.steps_per_bar), found.dropped_pitches

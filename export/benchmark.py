@@ -17,17 +17,18 @@ from pathlib import Path
 import numpy as np
 
 import deepbeat
-from deepbeat.bridge.sampler import DrumSampler
-from deepbeat.bridge.stepmodel import FEATURES, StepModel, session_options
-from deepbeat.grid import DrumGrid
+from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.modelmeta import ModelMetadata
+from deepbeat.runtime.sampler import DrumSampler
+from deepbeat.runtime.steering import Steering
+from deepbeat.runtime.stepmodel import StepModel, session_options
+from deepbeat.training.step_graph import KerasStepModel
 
 from .exporter import export
-from .step_graph import state_tensors, step_function
 
 STEP_SPEEDUP_GOAL = 8.0
 BAR_MS_GOAL = 2.5
-STEPS_PER_BAR = 16
 BATCH_OUTPUTS, BATCH_STEPS = 5, 128
 ORT_THREADS = (1, 2)  # the real-time bridge's setting, offline generate's
 JUDGED_THREADS = 2  # TF's default uses every core: ORT is judged on as many
@@ -36,25 +37,6 @@ JUDGED_THREADS = 2  # TF's default uses every core: ORT is judged on as many
 def default_weights():
     """The shipped model's Keras weights, beside the shipped ONNX file."""
     return Path(deepbeat.__file__).parent / "models" / "default.weights.h5"
-
-
-class TFStepModel:
-    """The single-step tf.function behind StepModel's interface, so the sampler can run on TF."""
-
-    def __init__(self, trained):
-        self.encoding = trained.encoding
-        self._step = step_function(trained.model, trained.hparams)
-        self._states = state_tensors(trained.hparams)
-
-    def initial_state(self, batch=1):
-        return tuple(np.zeros((batch, s.size), np.float32) for s in self._states)
-
-    def step(self, inputs, state):
-        out = self._step(*(inputs[name] for name in FEATURES), *state)
-        return (
-            out["class_logits"].numpy(), out["velocity_logits"].numpy(),
-            tuple(out[s.output].numpy() for s in self._states),
-        )
 
 
 def _timed(call, repeats, scale, warmup=20):
@@ -81,7 +63,7 @@ def _summary(times, scale):
 
 def _step_latency(model, repeats):
     """Batch-1 step latency in microseconds, state carried from call to call."""
-    inputs = model.encoding.inputs([1], np.zeros((1, 9)), 0)
+    inputs = model.encoding.inputs([1], np.zeros((1, NUM_DRUM_CLASSES)), 0)
     state = [model.initial_state(1)]
 
     def call():
@@ -93,16 +75,16 @@ def _step_latency(model, repeats):
 def _bar_time(model, repeats):
     """Milliseconds to sample one bar (16 steps, sampling included) for one output."""
     sampler = DrumSampler(model, seed=0)
-    sampler.prime(DrumGrid.from_steps([1, 0, 4, 0] * 4))
-    return _timed(lambda: sampler.sample(STEPS_PER_BAR), repeats, 1e3, warmup=5)
+    sampler.prime(DrumGrid.from_steps([1, 0, 4, 0] * 4), Steering())
+    return _timed(lambda: sampler.sample(STEPS_PER_BAR, Steering()), repeats, 1e3, warmup=5)
 
 
 def _batch_generation(model, repeats):
     """Seconds for 5 outputs x 128 steps, generated together."""
     def call():
         sampler = DrumSampler(model, num_outputs=BATCH_OUTPUTS, seed=0)
-        sampler.prime(DrumGrid.from_steps([1]))
-        sampler.sample(BATCH_STEPS)
+        sampler.prime(DrumGrid.from_steps([1]), Steering())
+        sampler.sample(BATCH_STEPS, Steering())
 
     return _timed(call, repeats, 1.0, warmup=1)
 
@@ -159,7 +141,7 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
             figures["generate_5x128_s"][name] = _batch_generation(model, 10)
             del model  # its workers spin between runs: end them before the next runtime is timed
         figures["step_latency_us"]["ort_2_threads_no_spinning"] = _step_latency(_without_spinning(path, 2), repeats)
-        tf_model = TFStepModel(trained)
+        tf_model = KerasStepModel(trained)
         figures["step_latency_us"]["tf"] = _step_latency(tf_model, repeats // 4)
         figures["bar_ms"]["tf"] = _bar_time(tf_model, repeats // 80)
         figures["generate_5x128_s"]["tf"] = _batch_generation(tf_model, 3)

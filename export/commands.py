@@ -58,7 +58,7 @@ def _trained(args):
 
 
 def _default_output(args):
-    from deepbeat.bridge.stepmodel import run_model_path
+    from deepbeat.runtime.stepmodel import run_model_path
     from deepbeat.training.runs import beside_weights
 
     return run_model_path(args.run_dir) if args.run_dir else beside_weights(args.weights, ".onnx")
@@ -82,6 +82,9 @@ def _export(args):
 
 
 def _bench(args):
+    from deepbeat.paths import portable
+
     from .benchmark import run_benchmark
 
-    run_benchmark(_trained(args), str(_model_source(args)), args.output, repeats=args.repeats, data_dir=args.data)
+    run_benchmark(_trained(args), portable(_model_source(args)), args.output, repeats=args.repeats,
+                  data_dir=args.data)

@@ -3,12 +3,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from deepbeat.bridge.stepmodel import StepModel
 from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import ModelMetadata
+from deepbeat.runtime.stepmodel import StepModel
+from deepbeat.training.step_graph import state_tensors, step_function
 
+from .onnx_graph import convert_to_onnx
 from .parity import PARITY_TOLERANCE, compare
-from .step_graph import convert_to_onnx, state_tensors, step_function
 
 
 def onnx_proto(trained):

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepbeat.bridge.sampler import DrumSampler
 from deepbeat.dataset import load_split
 from deepbeat.errors import DatasetError
 from deepbeat.grid import DrumGrid
+from deepbeat.paths import portable
+from deepbeat.runtime.sampler import DrumSampler
+from deepbeat.runtime.steering import Steering
 
 PARITY_TOLERANCE = 1e-4  # issue 4: largest allowed |logit difference|
 PARITY_SEQUENCES = 32  # issue 4: at least this many held-out sequences
@@ -85,8 +87,8 @@ def sampled_sequences(step_model, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS
     """`count` sequences sampled from the step model itself, where held-out data is short or absent."""
     sampler = DrumSampler(step_model, num_outputs=count, seed=seed)
     primer = DrumGrid.from_steps([1])  # one kick
-    sampler.prime(primer)
-    return [ParitySequence(primer.concat(g), "any") for g in sampler.sample(num_steps - 1)]
+    sampler.prime(primer, Steering())
+    return [ParitySequence(primer.concat(g), "any") for g in sampler.sample(num_steps - 1, Steering())]
 
 
 def parity_sequences(step_model, data_dir=None, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS):
@@ -95,10 +97,10 @@ def parity_sequences(step_model, data_dir=None, count=PARITY_SEQUENCES, num_step
     sampled = sampled_sequences(step_model, count - len(held), num_steps) if len(held) < count else []
     parts = []
     if held:
-        parts.append(f"{len(held)} windows of the {' and '.join(splits)} split of {data_dir}")
+        parts.append(f"{len(held)} windows of the {' and '.join(splits)} split of {portable(data_dir)}")
     if sampled:
         parts.append(f"{len(sampled)} sequences sampled from the model"
-                     + ("" if data_dir else ", no --data given"))
+                     + ("" if data_dir else ", no prepared data given"))
     return ParitySet(tuple(held + sampled), " + ".join(parts))
 
 
@@ -109,7 +111,7 @@ def _batch(encoding, sequences, num_steps):
         grid = sequence.grid.slice(0, num_steps)  # windows from data are cut already; sampled ones fit
         grid = grid.concat(DrumGrid.silent(num_steps - grid.num_steps))
         style = encoding.style_id_or_any(sequence.style)
-        features.append(encoding.inputs(grid.steps, grid.velocities, 0, style, grid.qpm))
+        features.append(encoding.inputs(grid.steps, grid.velocities, 0, style, grid.bpm))
     return {name: np.stack([f[name] for f in features]) for name in features[0]}
 
 

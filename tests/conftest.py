@@ -19,6 +19,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deepbeat"))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GMD_FIXTURE = FIXTURES / "gmd"
+TINY_MODEL = FIXTURES / "tiny_model.onnx"  # an untrained runtime test model, see fixtures/README-models.md
 # CI clones the repository with ../shared beside it; tests using it skip when it is absent.
 SHARED_GROOVE = REPO_ROOT.parent / "shared" / "data" / "groove"
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from deepbeat.bridge.benchmark import (
-    BACK_BEAT, SimulatedDaw, jack_period_s, start_bridge_process, stop_bridge_process,
-)
+from deepbeat.bridge.simdaw import BACK_BEAT, SimulatedDaw, jack_period_s, start_bridge_process, stop_bridge_process
 from deepbeat.bridge.transport import PortError
 
-TINY_MODEL = Path(__file__).resolve().parent / "fixtures" / "tiny_model.onnx"
+from conftest import TINY_MODEL
+
 DEFAULT_PERIOD_S = 256 / 48000  # the CI server's -p 256 at 48 kHz: 5.3 ms
 SLACK_S = 0.003  # scheduling slack on top of the periods
 
@@ -101,7 +100,7 @@ def test_unknown_ports_and_bad_options_are_one_line_errors(capsys):
     assert main(["bridge", "--backend", "jack", "--model", str(TINY_MODEL), "--cc-panic", "20"]) == 2
     assert "control CC numbers must differ" in capsys.readouterr().err
     assert main(["bridge", "--backend", "jack", "--model", str(TINY_MODEL), "--gate", "1.5"]) == 2
-    assert "--gate 1.5 is outside (0, 1]" in capsys.readouterr().err
+    assert "argument --gate: gate 1.5 is outside the range; expected above 0 and at most 1" in capsys.readouterr().err
 
 
 def test_the_bridge_never_imports_tensorflow():
@@ -110,10 +109,10 @@ def test_the_bridge_never_imports_tensorflow():
 
     script = (
         "import queue, sys\n"
-        "from deepbeat.bridge import benchmark, clock, controls, live, live_commands, scheduler, session, "
-        "transport, view, worker\n"
-        "args = live_commands.bridge_parser().parse_args(['--model', sys.argv[1], '--quiet'])\n"
-        "bridge = live_commands.build_bridge(args, transport.MemoryTransport(), None, queue.Queue())\n"
+        "from deepbeat.bridge import assembly, benchmark, clock, controls, live, live_commands, scheduler, session, "
+        "simdaw, transport, view, worker\n"
+        "options = assembly.BridgeOptions(model=sys.argv[1])\n"
+        "bridge = assembly.build_bridge(options, transport.MemoryTransport(), None, queue.Queue())\n"
         "bridge.worker.close()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"
     )

@@ -87,7 +87,7 @@ def test_grid_json(capsys, hiphop_midi):
     code, out, _ = run_main(capsys, "grid", hiphop_midi, "--json", "--pitches", "td11")
     data = json.loads(out)
     assert code == 0
-    assert (data["steps_per_quarter"], data["steps_per_bar"], data["qpm"]) == (4, 16, 92.0)
+    assert (data["steps_per_quarter"], data["steps_per_bar"], data["bpm"]) == (4, 16, 92.0)
     assert len(data["steps"]) == len(data["velocities"]) == 32
     assert data["steps"][0] == [0, 3]  # kick and open hi-hat on the downbeat
     assert all(len(s) == len(v) for s, v in zip(data["steps"], data["velocities"]))
@@ -137,7 +137,8 @@ def write(path, data):
         (lambda t, f: ["grid", write(t / "empty.mid", b"")], "grid", "empty.mid: not a readable MIDI file"),
         (lambda t, f: ["grid", write(t / "text.mid", b"hello")], "grid", "text.mid: not a readable MIDI file"),
         (lambda t, f: ["grid", write(t / "cut.mid", f.read_bytes()[:150])], "grid", "cut.mid: not a readable"),
-        (lambda t, f: ["data", "prepare", "--source", t / "absent", "--out", t / "o"], "data prepare", "--source"),
+        (lambda t, f: ["data", "prepare", "--source", t / "absent", "--out", t / "o"], "data prepare",
+         "absent: no such folder"),
         (lambda t, f: ["data", "fetch-gmd", "--dest", t / "d", "--archive", write(t / "a.zip", b"PK")],
          "data fetch-gmd", "a.zip: not a readable zip archive"),
     ],

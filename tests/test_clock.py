@@ -6,6 +6,7 @@ import pytest
 from deepbeat.bridge.clock import (
     FIT_TICKS, ClockFollower, InternalClock, TempoEstimator, bpm_of_interval, interval_of_bpm,
 )
+from deepbeat.errors import DeepBeatError
 
 
 def feed(estimator, bpm, count, start=0.0, jitter=0.0, rng=None):
@@ -125,5 +126,5 @@ def test_internal_clock_ticks_on_a_fixed_grid():
         times.append(clock.next_tick_time())
         clock.advance()
     assert times == pytest.approx([2.0 + i * 60 / (24 * 150) for i in range(5)])
-    with pytest.raises(ValueError, match="--bpm 5"):
+    with pytest.raises(DeepBeatError, match="clock tempo 5 BPM is outside 20-400"):
         InternalClock(5)

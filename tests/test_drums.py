@@ -1,51 +1,14 @@
-"""The drum vocabulary: classes, step integers and the pitch tables."""
+"""The drum vocabulary: classes and the pitch tables."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from deepbeat.drums import (
-    DRUM_CLASSES,
-    GM_PITCHES,
-    NUM_STEP_CLASSES,
-    TD11_PITCHES,
-    class_index,
-    pitch_table,
-    step_classes,
-    step_index,
-)
+from deepbeat.drums import DRUM_CLASSES, GM_PITCHES, TD11_PITCHES, class_index, pitch_table
 
 
 def test_nine_classes_in_the_seed_order():
     assert DRUM_CLASSES == (
         "kick", "snare", "closed_hihat", "open_hihat", "low_tom", "mid_tom", "high_tom", "crash", "ride",
     )
-    assert NUM_STEP_CLASSES == 512
-
-
-def test_step_bits_follow_class_order():
-    assert step_index([]) == 0
-    assert step_index([class_index("kick")]) == 1
-    assert step_index([class_index("snare"), class_index("closed_hihat")]) == 0b110
-    assert step_index(range(9)) == 511
-    assert step_classes(0b100000101) == (0, 2, 8)
-
-
-@given(st.sets(st.integers(0, 8)))
-def test_step_index_and_classes_are_inverse(classes):
-    assert step_classes(step_index(classes)) == tuple(sorted(classes))
-
-
-@pytest.mark.parametrize("bad", [-1, 9])
-def test_step_index_rejects_unknown_class(bad):
-    with pytest.raises(ValueError, match="outside 0-8"):
-        step_index([bad])
-
-
-@pytest.mark.parametrize("bad", [-1, 512])
-def test_step_classes_rejects_out_of_range(bad):
-    with pytest.raises(ValueError, match="outside 0-511"):
-        step_classes(bad)
 
 
 def test_class_index_names_the_choices():

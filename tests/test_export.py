@@ -6,7 +6,6 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 onnx = pytest.importorskip("onnx")
 
-from deepbeat.bridge.stepmodel import StepModel  # noqa: E402
 from deepbeat.cli import main  # noqa: E402
 from deepbeat.dataset import Sequence, save_split  # noqa: E402
 from deepbeat.encoding import StepEncoding  # noqa: E402
@@ -14,6 +13,7 @@ from deepbeat.errors import DeepBeatError  # noqa: E402
 from deepbeat.export import exporter  # noqa: E402
 from deepbeat.export.parity import PARITY_SEQUENCES, PARITY_TOLERANCE  # noqa: E402
 from deepbeat.grid import DrumGrid  # noqa: E402
+from deepbeat.runtime.stepmodel import StepModel  # noqa: E402
 from deepbeat.training.hparams import HParams  # noqa: E402
 from deepbeat.training.runs import load_trained, save_trained  # noqa: E402
 
@@ -96,7 +96,7 @@ def prepared(tmp_path_factory):
     rng = np.random.default_rng(0)
     for split, count in (("train", 2), ("validation", 2), ("test", 6)):
         sequences = [
-            Sequence(DrumGrid((rng.random((1536, 9)) < 0.2) * rng.integers(1, 128, (1536, 9)), qpm=100.0),
+            Sequence(DrumGrid((rng.random((1536, 9)) < 0.2) * rng.integers(1, 128, (1536, 9)), bpm=100.0),
                      f"file{i}.mid", STYLES[i % 3], "drummer1", "beat")
             for i in range(count)
         ]

@@ -2,7 +2,7 @@
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+import zipfile
 
 import mido
 import pytest
@@ -13,7 +13,8 @@ from deepbeat.midifiles import read_drum_grids, write_midi
 from deepbeat.notemaps import MPC_CHROMATIC
 from deepbeat.primer import parse_step_text
 
-TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
+from conftest import REPO_ROOT, TINY_MODEL
+
 PRIMER = "[(36,42),(42,),(38,42),(42,)]"
 
 
@@ -85,7 +86,7 @@ def test_primer_grid_and_beam_search(tmp_path, capsys):
 
 
 def test_primer_midi_sets_the_tempo_and_note_map_the_notes(tmp_path, capsys):
-    primer = DrumGrid.from_steps([1, 0, 4, 0] * 8, qpm=84.0)  # two bars
+    primer = DrumGrid.from_steps([1, 0, 4, 0] * 8, bpm=84.0)  # two bars
     write_midi(primer, tmp_path / "primer.mid", note_map=MPC_CHROMATIC)
     code, files = generate(tmp_path, "--primer-midi", str(tmp_path / "primer.mid"), "--primer-bars", "1",
                            "--num-steps", "32", "--note-map", "mpc-chromatic", "--seed", "4")
@@ -135,7 +136,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
             "note map": (["--note-map", "tr808"], "unknown note map"),
             "primer": (["--primer-drums", "[(36,),(999,)]"], "primer position"),
             "missing": (["--model", str(tmp_path / "absent.onnx")], "no such file"),
-            "threads": (["--threads", "0"], "--threads 0"),
+            "threads": (["--threads", "0"], "argument --threads: 0 is below 1"),
         }[case]
     argv = ["generate", "--model", str(TINY_MODEL), "--output-dir", str(tmp_path / "out"), *options]
     assert main(argv) == 2
@@ -159,10 +160,18 @@ def test_generate_never_imports_tensorflow(tmp_path):
 
 
 def test_without_model_uses_the_shipped_one(tmp_path, capsys):
-    from deepbeat.bridge.stepmodel import default_model_path
-
-    if not default_model_path().is_file():
-        pytest.skip("no shipped model in this checkout yet (deepbeat/models/default.onnx)")
     out = tmp_path / "shipped"
     assert main(["generate", "--style", "hiphop", "--num-steps", "32", "--seed", "7", "--output-dir", str(out)]) == 0
     assert len(list(out.glob("*.mid"))) == 1 and "style hiphop" in capsys.readouterr().out
+
+
+def test_the_wheel_carries_the_shipped_model_and_every_stage(tmp_path):
+    """What `pip install .` installs: the wheel holds the model files and each stage's package."""
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                             "-w", str(tmp_path), str(REPO_ROOT)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    wheel, = tmp_path.glob("deepbeat-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"deepbeat/models/default.onnx", "deepbeat/models/default.json", "deepbeat/models/default-eval.md",
+            "deepbeat/runtime/sampler.py", "deepbeat/bridge/scheduler.py", "deepbeat/export/exporter.py",
+            "deepbeat/training/model.py"} <= names

@@ -32,11 +32,11 @@ def test_from_steps_and_steps_agree():
 
 
 def test_bars_padding_slicing_and_concat():
-    grid = DrumGrid.from_steps([1] * 20, qpm=95.0, time_signature=(3, 4))
+    grid = DrumGrid.from_steps([1] * 20, bpm=95.0, time_signature=(3, 4))
     assert grid.steps_per_bar == 12 and grid.num_bars == 2
     padded = grid.padded_to_bars()
     assert len(padded) == 24 and padded.steps[20:].tolist() == [0] * 4
-    assert padded.qpm == 95.0 and padded.time_signature == (3, 4)
+    assert padded.bpm == 95.0 and padded.time_signature == (3, 4)
     assert padded.padded_to_bars() is padded
     head = grid.slice(0, 12)
     assert len(head) == 12 and head.time_signature == (3, 4)
@@ -48,7 +48,7 @@ def test_equality_covers_velocity_offsets_and_tempo():
     base = DrumGrid.from_steps([1, 2])
     assert base == DrumGrid.from_steps([1, 2])
     assert base != DrumGrid.from_steps([1, 2], velocity=99)
-    assert base != DrumGrid.from_steps([1, 2], qpm=121.0)
+    assert base != DrumGrid.from_steps([1, 2], bpm=121.0)
     shifted = DrumGrid(base.velocities, np.full(base.velocities.shape, 0.1, np.float32))
     assert base != shifted
 
@@ -93,8 +93,8 @@ def test_json_dict():
     velocities = np.zeros((16, NUM_DRUM_CLASSES), np.uint8)
     velocities[0, [KICK, HAT]] = [100, 64]
     velocities[4, SNARE] = 90
-    data = DrumGrid(velocities, qpm=92.0).to_json_dict()
-    assert data["steps_per_quarter"] == 4 and data["steps_per_bar"] == 16 and data["qpm"] == 92.0
+    data = DrumGrid(velocities, bpm=92.0).to_json_dict()
+    assert data["steps_per_quarter"] == 4 and data["steps_per_bar"] == 16 and data["bpm"] == 92.0
     assert data["steps"][0] == [KICK, HAT] and data["velocities"][0] == [100, 64]
     assert data["steps"][4] == [SNARE] and data["velocities"][4] == [90]
     assert data["steps"][1] == [] and len(data["steps"]) == 16

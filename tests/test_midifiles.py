@@ -37,7 +37,7 @@ def test_gmd_hiphop_beat(hiphop_midi):
     found = read_drum_grids(hiphop_midi, TD11_PITCHES)
     assert found.dropped_pitches == Counter() and found.skipped_sections == Counter()
     (grid,) = found.grids
-    assert (grid.num_bars, grid.qpm, grid.time_signature) == (2, 92.0, (4, 4))
+    assert (grid.num_bars, grid.bpm, grid.time_signature) == (2, 92.0, (4, 4))
     assert hits(grid, KICK) == [0, 16, 18]
     assert hits(grid, SNARE) == [4, 12, 20, 28, 31]
     assert hits(grid, CRASH) == [18]
@@ -47,7 +47,7 @@ def test_gmd_hiphop_beat(hiphop_midi):
 
 def test_gmd_six_eight_file_is_one_section(six_eight_midi):
     grid = only_grid(six_eight_midi, pitches=TD11_PITCHES)
-    assert (grid.time_signature, grid.steps_per_bar, grid.num_bars, grid.qpm) == ((6, 8), 12, 9, 80.0)
+    assert (grid.time_signature, grid.steps_per_bar, grid.num_bars, grid.bpm) == ((6, 8), 12, 9, 80.0)
     found = read_drum_grids(six_eight_midi, TD11_PITCHES, meters={(4, 4)}.union({(6, 8)}))
     assert len(found.grids) == 1
 
@@ -107,14 +107,14 @@ def test_type_0_and_1_read_the_same(make_midi, midi_type):
     grid = only_grid(make_midi(notes, midi_type=midi_type, tempos=((0, 97.0),)))
     assert mido.MidiFile(make_midi(notes, name="check.mid", midi_type=midi_type)).type == midi_type
     assert grid.steps.tolist()[:7] == [1, 0, 0, 0, 2, 0, 4]
-    assert grid.qpm == 97.0
+    assert grid.bpm == 97.0
 
 
 def test_tempo_changes_keep_musical_time(make_midi):
     # tempo halves at beat 4: a note on beat 6 is still step 24, and the grid keeps the first tempo
     path = make_midi([(0, 36, 100), (6 * TPB, 38, 100)], tempos=((0, 120.0), (4 * TPB, 60.0)))
     grid = only_grid(path)
-    assert hits(grid, SNARE) == [24] and grid.qpm == 120.0
+    assert hits(grid, SNARE) == [24] and grid.bpm == 120.0
 
 
 def test_each_section_takes_the_tempo_in_force_at_its_start(make_midi):
@@ -124,7 +124,7 @@ def test_each_section_takes_the_tempo_in_force_at_its_start(make_midi):
         meters=((0, (4, 4)), (4 * TPB, (3, 4))),
     )
     first, second = read_drum_grids(path).grids
-    assert (first.qpm, second.qpm) == (100.0, 140.0)
+    assert (first.bpm, second.bpm) == (100.0, 140.0)
 
 
 def test_time_signature_changes_split_sections_at_bar_lines(make_midi):
@@ -291,7 +291,7 @@ def test_write_midi_meta_channel_velocity_and_length(tmp_path):
     velocities = np.zeros((12, NUM_DRUM_CLASSES), np.uint8)
     velocities[0, KICK], velocities[3, SNARE] = 101, 57
     path = tmp_path / "out.mid"
-    write_midi(DrumGrid(velocities, qpm=87.0, time_signature=(3, 4)), path, note_length=2)
+    write_midi(DrumGrid(velocities, bpm=87.0, time_signature=(3, 4)), path, note_length=2)
     midi = mido.MidiFile(path)
     assert midi.type == 0 and midi.ticks_per_beat == 480
     messages, tick, timed = list(midi.tracks[0]), 0, []
@@ -346,7 +346,7 @@ def written_grids(draw):
     )
     offsets = rng.uniform(-0.5, 0.5, velocities.shape).astype(np.float32) * (velocities > 0)
     qpm = draw(st.integers(2000, 40000)) / 100
-    return DrumGrid(velocities.astype(np.uint8), offsets, qpm=qpm, time_signature=meter)
+    return DrumGrid(velocities.astype(np.uint8), offsets, bpm=qpm, time_signature=meter)
 
 
 @pytest.fixture(scope="module")
@@ -360,7 +360,7 @@ def test_grid_midi_grid_is_identity(scratch, grid):
     back = only_grid(scratch)
     assert np.array_equal(back.velocities, grid.velocities)
     assert back.steps.tolist() == grid.steps.tolist()
-    assert (back.qpm, back.time_signature) == (grid.qpm, grid.time_signature)
+    assert (back.bpm, back.time_signature) == (grid.bpm, grid.time_signature)
     assert not back.offsets.any()
 
 

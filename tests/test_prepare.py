@@ -48,7 +48,7 @@ def test_gmd_splits_keep_grids_and_metadata(prepared_fixture, gmd_fixture_dir, h
     original = read_drum_grids(hiphop_midi, TD11_PITCHES).grids[0]
     assert np.array_equal(train.grid.velocities, original.velocities)
     assert np.allclose(train.grid.offsets, original.offsets, atol=1e-3)  # stored as float16
-    assert (train.grid.qpm, train.grid.time_signature) == (92.0, (4, 4))
+    assert (train.grid.bpm, train.grid.time_signature) == (92.0, (4, 4))
     (fill,) = list(load_split(prepared_fixture, "validation"))
     assert (fill.style, fill.beat_type) == ("funk", "fill")
     assert load_split(prepared_fixture, "test").num_steps == 16
@@ -125,7 +125,7 @@ def test_all_channels_option(tmp_path, make_midi):
 
 
 def test_bad_sources(tmp_path):
-    with pytest.raises(DatasetError, match="--source .*absent: no such folder"):
+    with pytest.raises(DatasetError, match="absent: no such folder"):
         prepare(tmp_path / "absent", tmp_path / "out", log=quiet)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no .mid or .midi files found"):
@@ -141,7 +141,7 @@ def test_bad_gmd_index(tmp_path):
 def test_unwritable_out(tmp_path, gmd_fixture_dir):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(DatasetError, match="--out .*file: cannot write the prepared arrays"):
+    with pytest.raises(DatasetError, match="file: cannot write the prepared arrays"):
         prepare(gmd_fixture_dir, blocker, log=quiet)
 
 

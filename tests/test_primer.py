@@ -184,17 +184,27 @@ def test_bar_headers_continue_in_time():
 
 
 def test_primer_from_midi_takes_the_first_bars(hiphop_midi):
-    one = primer_from_midi(hiphop_midi, bars=1, pitches=TD11_PITCHES)
-    two = primer_from_midi(hiphop_midi, bars=2, pitches=TD11_PITCHES)
-    assert len(one) == 16 and len(two) == 32
+    one, dropped = primer_from_midi(hiphop_midi, bars=1, pitches=TD11_PITCHES)
+    two, _ = primer_from_midi(hiphop_midi, bars=2, pitches=TD11_PITCHES)
+    assert len(one) == 16 and len(two) == 32 and not dropped
     assert one == two.slice(0, 16)
-    assert one.qpm == 92.0
-    assert len(primer_from_midi(hiphop_midi, bars=8, pitches=TD11_PITCHES)) == 32  # no more than the file has
+    assert one.bpm == 92.0
+
+
+def test_primer_from_midi_refuses_more_bars_than_the_file_has(hiphop_midi):
+    with pytest.raises(PrimerError, match="has 2 bars; 8 primer bars asked for"):
+        primer_from_midi(hiphop_midi, bars=8, pitches=TD11_PITCHES)
+
+
+def test_primer_from_midi_counts_notes_it_has_no_drum_for(make_midi):
+    path = make_midi([(0, 36, 100), (120, 100, 90), (240, 100, 90), (480, 38, 100)])
+    grid, dropped = primer_from_midi(path)
+    assert dropped == {100: 2} and grid.steps[:5].tolist() == [1, 0, 0, 0, 2]
 
 
 def test_primer_from_midi_skips_to_the_first_4_4_section(make_midi):
     path = make_midi([(0, 36, 100), (1440, 38, 100)], meters=((0, (3, 4)), (1440, (4, 4))))
-    grid = primer_from_midi(path)
+    grid, _ = primer_from_midi(path)
     assert grid.time_signature == (4, 4) and grid.steps[0] == 2
 
 

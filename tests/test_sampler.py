@@ -1,17 +1,22 @@
 """DrumSampler and beam search over the tiny fixture model (no TensorFlow)."""
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
 
-from deepbeat.bridge.sampler import DrumSampler, beam_search
-from deepbeat.bridge.stepmodel import StepModel
-from deepbeat.drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
+from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.encoding import NUM_STEP_CLASSES
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import DrumGrid
+from deepbeat.runtime.beam import beam_search
+from deepbeat.runtime.sampler import DrumSampler
+from deepbeat.runtime.steering import Steering
+from deepbeat.runtime.stepmodel import StepModel
 
-TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
+from conftest import TINY_MODEL
+
 BACKBEAT = DrumGrid.from_steps([0b101, 0, 0b100, 0, 0b110, 0, 0b100, 0] * 2)  # kick/snare/hat, one bar
+PLAIN, GREEDY = Steering(), Steering(temperature=0)
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +28,10 @@ def velocities(grids):
     return np.stack([g.velocities for g in grids])
 
 
-def log_likelihood(model, primer, continuation, style="any", qpm=120.0):
+def log_likelihood(model, primer, continuation, style="any"):
     """Sum of log p(step) of a continuation's steps, computed straight from the step model."""
     grid = primer.concat(continuation)
-    inputs = model.encoding.inputs(grid.steps, grid.velocities, 0, model.encoding.style_id(style), qpm)
+    inputs = model.encoding.inputs(grid.steps, grid.velocities, 0, model.encoding.style_id(style), grid.bpm)
     state, total = model.initial_state(1), 0.0
     for t in range(grid.num_steps - 1):
         logits, _, state = model.step({k: v[t:t + 1] for k, v in inputs.items()}, state)
@@ -37,10 +42,11 @@ def log_likelihood(model, primer, continuation, style="any", qpm=120.0):
 
 
 def test_sample_shapes_tempo_and_velocities(model):
-    sampler = DrumSampler(model, num_outputs=3, seed=1, qpm=93.0, style="hiphop")
-    sampler.prime(BACKBEAT)
-    grids = sampler.sample(32)
-    assert len(grids) == 3 and all(g.num_steps == 32 and g.qpm == 93.0 for g in grids)
+    sampler = DrumSampler(model, num_outputs=3, seed=1)
+    hiphop = Steering(style="hiphop")
+    sampler.prime(dataclasses.replace(BACKBEAT, bpm=93.0), hiphop)
+    grids = sampler.sample(32, hiphop)
+    assert len(grids) == 3 and all(g.num_steps == 32 and g.bpm == 93.0 for g in grids)
     hits = velocities(grids)
     allowed = set(model.encoding.bin_velocity(np.arange(model.encoding.velocity_bins)).tolist())
     assert hits.any() and set(hits[hits > 0].tolist()) <= allowed
@@ -50,8 +56,8 @@ def test_sample_shapes_tempo_and_velocities(model):
 def test_seed_reproduces_and_outputs_vary(model):
     def run(seed):
         sampler = DrumSampler(model, num_outputs=4, seed=seed)
-        sampler.prime(BACKBEAT)
-        return velocities(sampler.sample(32))
+        sampler.prime(BACKBEAT, PLAIN)
+        return velocities(sampler.sample(32, PLAIN))
 
     first = run(7)
     assert np.array_equal(first, run(7))
@@ -63,8 +69,8 @@ def test_seed_stream_does_not_depend_on_the_call_pattern(model):
     """Sampling 36 steps at once or in pieces (across the noise blocks of 16 steps) gives the same beats."""
     def run(*pieces):
         sampler = DrumSampler(model, num_outputs=2, seed=12)
-        sampler.prime(BACKBEAT)
-        return np.concatenate([velocities(sampler.sample(n)) for n in pieces], axis=1)
+        sampler.prime(BACKBEAT, PLAIN)
+        return np.concatenate([velocities(sampler.sample(n, PLAIN)) for n in pieces], axis=1)
 
     assert np.array_equal(run(36), run(5, 11, 20))
 
@@ -95,9 +101,10 @@ def test_draws_follow_the_tempered_distribution(model):
     bins = model.encoding.velocity_bins
     velocity_probability = np.arange(1.0, bins + 1) / np.arange(1.0, bins + 1).sum()
     sampler = DrumSampler(FixedLogits(model.encoding, step_probability, velocity_probability), num_outputs=draws,
-                          temperature=temperature, seed=2)
-    sampler.prime(BACKBEAT)
-    grids = sampler.sample(1)
+                          seed=2)
+    steering = Steering(temperature=temperature)
+    sampler.prime(BACKBEAT, steering)
+    grids = sampler.sample(1, steering)
     slack = 5 * 0.5 / np.sqrt(draws)
 
     def tempered(probability):
@@ -115,23 +122,23 @@ def test_draws_follow_the_tempered_distribution(model):
 
 def test_greedy_batch_matches_single(model):
     """Temperature 0 is deterministic: every batched output equals a batch-of-one run."""
-    single = DrumSampler(model, temperature=0)
-    single.prime(BACKBEAT)
-    batched = DrumSampler(model, num_outputs=3, temperature=0, seed=5)
-    batched.prime(BACKBEAT)
-    expected = single.sample(24)[0]
-    assert all(grid == expected for grid in batched.sample(24))
+    single = DrumSampler(model)
+    single.prime(BACKBEAT, GREEDY)
+    batched = DrumSampler(model, num_outputs=3, seed=5)
+    batched.prime(BACKBEAT, GREEDY)
+    expected = single.sample(24, GREEDY)[0]
+    assert all(grid == expected for grid in batched.sample(24, GREEDY))
 
 
 def test_top_k_and_top_p_restrict_choices(model):
     def distinct(**options):
-        sampler = DrumSampler(model, num_outputs=300, seed=3, **options)
-        sampler.prime(BACKBEAT)
-        return {int(g.steps[0]) for g in sampler.sample(1)}
+        sampler = DrumSampler(model, num_outputs=300, seed=3)
+        sampler.prime(BACKBEAT, PLAIN)
+        return {int(g.steps[0]) for g in sampler.sample(1, Steering(**options))}
 
-    greedy = DrumSampler(model, temperature=0)
-    greedy.prime(BACKBEAT)
-    likeliest = int(greedy.sample(1)[0].steps[0])
+    greedy = DrumSampler(model)
+    greedy.prime(BACKBEAT, GREEDY)
+    likeliest = int(greedy.sample(1, GREEDY)[0].steps[0])
     assert len(distinct()) > 20
     assert distinct(top_k=1) == {likeliest}
     assert len(distinct(top_k=3)) <= 3
@@ -142,94 +149,92 @@ def test_top_k_and_top_p_restrict_choices(model):
 def test_temperature_changes_between_calls(model):
     """Turned down to 0 mid-run, the sampler continues as a greedy one primed with the same history."""
     sampler = DrumSampler(model, seed=11)
-    sampler.prime(BACKBEAT)
-    history = sampler.sample(8)[0]
-    sampler.temperature = 0
-    continued = sampler.sample(16)[0]
-    greedy = DrumSampler(model, temperature=0)
-    greedy.prime(BACKBEAT.concat(history))
-    assert continued == greedy.sample(16)[0]
+    sampler.prime(BACKBEAT, PLAIN)
+    history = sampler.sample(8, PLAIN)[0]
+    continued = sampler.sample(16, GREEDY)[0]
+    greedy = DrumSampler(model)
+    greedy.prime(BACKBEAT.concat(history), GREEDY)
+    assert continued == greedy.sample(16, GREEDY)[0]
 
 
 def test_snapshot_restore_replays_exactly(model):
     sampler = DrumSampler(model, num_outputs=2, seed=4)
-    sampler.prime(BACKBEAT)
-    sampler.sample(5)
+    sampler.prime(BACKBEAT, PLAIN)
+    sampler.sample(5, PLAIN)
     snapshot = sampler.snapshot()
-    first = velocities(sampler.sample(20))
-    sampler.sample(7)
+    first = velocities(sampler.sample(20, PLAIN))
+    sampler.sample(7, PLAIN)
     sampler.restore(snapshot)
     assert sampler.position == BACKBEAT.num_steps + 5
-    assert np.array_equal(velocities(sampler.sample(20)), first)
+    assert np.array_equal(velocities(sampler.sample(20, PLAIN)), first)
 
 
 def test_feed_carries_state_like_a_longer_primer(model):
     whole = DrumSampler(model, num_outputs=2, seed=9)
-    whole.prime(BACKBEAT.concat(BACKBEAT))
+    whole.prime(BACKBEAT.concat(BACKBEAT), PLAIN)
     pieces = DrumSampler(model, num_outputs=2, seed=9)
-    pieces.prime(BACKBEAT)
-    pieces.feed(BACKBEAT)
+    pieces.prime(BACKBEAT, PLAIN)
+    pieces.feed(BACKBEAT, PLAIN)
     assert pieces.position == whole.position == 32
-    assert np.array_equal(velocities(whole.sample(16)), velocities(pieces.sample(16)))
+    assert np.array_equal(velocities(whole.sample(16, PLAIN)), velocities(pieces.sample(16, PLAIN)))
 
 
 def test_first_position_shifts_the_bar(model):
     def greedy(first_position):
-        sampler = DrumSampler(model, temperature=0)
-        sampler.prime(BACKBEAT.slice(0, 4), first_position)
-        return sampler.sample(16)[0]
+        sampler = DrumSampler(model)
+        sampler.prime(BACKBEAT.slice(0, 4), GREEDY, first_position)
+        return sampler.sample(16, GREEDY)[0]
 
     assert greedy(0) != greedy(6)
 
 
-def test_style_and_qpm_are_live_controls(model):
-    def greedy(**controls):
-        sampler = DrumSampler(model, temperature=0)
-        sampler.prime(BACKBEAT)
-        for name, value in controls.items():
-            setattr(sampler, name, value)
-        return sampler.sample(16)[0]
+def test_style_and_tempo_change_between_calls(model):
+    def greedy(style="any", bpm=None):
+        sampler = DrumSampler(model)
+        sampler.prime(BACKBEAT, GREEDY)
+        return sampler.sample(16, Steering(temperature=0, style=style), bpm=bpm)[0]
 
     plain = greedy()
     assert greedy(style="jazz") != plain
-    assert greedy(qpm=60.0).velocities.tolist() != plain.velocities.tolist()
-    assert greedy(qpm=60.0).qpm == 60.0
+    assert greedy(bpm=60.0).velocities.tolist() != plain.velocities.tolist()
+    assert greedy(bpm=60.0).bpm == 60.0
 
 
 def test_bad_settings(model):
-    with pytest.raises(DeepBeatError, match="unknown style 'polka'"):
-        DrumSampler(model, style="polka")
     sampler = DrumSampler(model)
-    with pytest.raises(DeepBeatError, match="unknown style"):
-        sampler.style = "polka"
-    for options, fragment in [({"top_p": 0}, "top_p"), ({"top_k": -1}, "top_k"), ({"num_outputs": 0}, "num_outputs"),
-                              ({"temperature": -0.5}, "temperature"), ({"qpm": 0}, "qpm")]:
+    with pytest.raises(DeepBeatError, match="unknown style 'polka'"):
+        sampler.prime(BACKBEAT, Steering(style="polka"))
+    for options, fragment in [({"top_p": 0}, "top-p 0 is outside the range; expected above 0 and at most 1"),
+                              ({"top_k": -1}, "top-k -1"), ({"temperature": -0.5}, "temperature -0.5"),
+                              ({"temperature": float("inf")}, "temperature inf")]:
         with pytest.raises(DeepBeatError, match=fragment):
-            DrumSampler(model, **options)
+            Steering(**options)
+    with pytest.raises(DeepBeatError, match="0 outputs"):
+        DrumSampler(model, num_outputs=0)
     with pytest.raises(DeepBeatError, match="prime or feed"):
-        sampler.sample(4)
+        sampler.sample(4, PLAIN)
     with pytest.raises(PrimerError, match="no steps"):
-        sampler.prime(DrumGrid.silent(0))
+        sampler.prime(DrumGrid.silent(0), PLAIN)
 
 
 def test_beam_of_one_is_plain_sampling(model):
     plain = DrumSampler(model, num_outputs=2, seed=21)
-    plain.prime(BACKBEAT)
-    beamed = beam_search(model, BACKBEAT, 24, num_outputs=2, seed=21, steps_per_iteration=4)
-    assert np.array_equal(velocities(beamed), velocities(plain.sample(24)))
+    plain.prime(BACKBEAT, PLAIN)
+    beamed = beam_search(model, BACKBEAT, 24, PLAIN, num_outputs=2, seed=21, steps_per_iteration=4)
+    assert np.array_equal(velocities(beamed), velocities(plain.sample(24, PLAIN)))
 
 
 def test_beam_search_is_reproducible_and_finds_likelier_beats(model):
     options = dict(num_outputs=2, beam_size=4, branch_factor=4, steps_per_iteration=2, seed=13)
-    beamed = beam_search(model, BACKBEAT, 16, **options)
+    beamed = beam_search(model, BACKBEAT, 16, PLAIN, **options)
     assert [g.num_steps for g in beamed] == [16, 16]
-    assert np.array_equal(velocities(beamed), velocities(beam_search(model, BACKBEAT, 16, **options)))
+    assert np.array_equal(velocities(beamed), velocities(beam_search(model, BACKBEAT, 16, PLAIN, **options)))
     sampler = DrumSampler(model, num_outputs=8, seed=13)
-    sampler.prime(BACKBEAT)
-    sampled = [log_likelihood(model, BACKBEAT, g) for g in sampler.sample(16)]
+    sampler.prime(BACKBEAT, PLAIN)
+    sampled = [log_likelihood(model, BACKBEAT, g) for g in sampler.sample(16, PLAIN)]
     assert min(log_likelihood(model, BACKBEAT, g) for g in beamed) > np.mean(sampled)
 
 
 def test_beam_search_bad_settings(model):
-    with pytest.raises(DeepBeatError, match="beam_size"):
-        beam_search(model, BACKBEAT, 16, beam_size=0)
+    with pytest.raises(DeepBeatError, match="beam size is 0"):
+        beam_search(model, BACKBEAT, 16, PLAIN, beam_size=0)

@@ -21,9 +21,11 @@ from deepbeat.bridge.scheduler import WAKE, Scheduler
 from deepbeat.bridge.session import Session
 from deepbeat.bridge.transport import MemoryTransport
 from deepbeat.bridge.view import render
-from deepbeat.bridge.worker import Composer, GenerationWorker, Plan
+from deepbeat.bridge.worker import GenerationWorker
 from deepbeat.errors import DeepBeatError
 from deepbeat.grid import DrumGrid
+from deepbeat.runtime.composer import Composer, Plan
+from deepbeat.runtime.steering import TEMPERATURE
 
 
 class InlineWorker:
@@ -55,23 +57,28 @@ class EchoGenerator:
     """DrumSampler's protocol, deterministic: each sampled step repeats the step one bar earlier."""
 
     def __init__(self):
-        self.temperature, self.style, self.qpm = 1.0, None, 120.0
+        self.bpm = 120.0
         self.history = []
         self.primed_at = []
+        self.steerings = []  # the Steering of every call, newest last
 
-    def prime(self, grid, first_position=0):
+    def prime(self, grid, steering, first_position=0):
         self.primed_at.append(first_position)
+        self.steerings.append(steering)
         self.history = [row.copy() for row in grid.velocities]
 
-    def feed(self, grid):
+    def feed(self, grid, steering):
+        self.steerings.append(steering)
         self.history += [row.copy() for row in grid.velocities]
 
-    def sample(self, num_steps):
+    def sample(self, num_steps, steering, bpm=None):
+        self.steerings.append(steering)
+        self.bpm = bpm or self.bpm
         rows = []
         for _ in range(num_steps):
             rows.append(self.history[-16].copy() if len(self.history) >= 16 else np.zeros(9, np.uint8))
             self.history.append(rows[-1])
-        return [DrumGrid(np.array(rows), qpm=self.qpm)]
+        return [DrumGrid(np.array(rows), bpm=self.bpm)]
 
     def snapshot(self):
         return list(self.history)
@@ -389,13 +396,14 @@ def test_panic_silences_everything_at_once():
     assert_every_note_ends(rig.transport.sent)
 
 
-def test_temperature_control_maps_0_127_to_0_1_2_0():
+def test_temperature_control_spreads_0_127_over_its_range_and_steers_the_next_answer():
     rig = Rig()
-    rig.play([(0.0, [0xB3, 20, 127])])
-    assert rig.generator.temperature == pytest.approx(2.0)
-    rig.play([(0.1, [0xB3, 20, 0])])
-    assert rig.generator.temperature == pytest.approx(0.1)
-    assert rig.session.view().temperature == pytest.approx(0.1)
+    times, timeline = one_bar_then_answer(120, bars=2)
+    rig.play([(0.0, [0xB3, 20, 127])] + timeline, until=times[-1] + 0.1)
+    assert rig.session.view().steering.temperature == pytest.approx(TEMPERATURE.high)
+    assert rig.generator.steerings and {s.temperature for s in rig.generator.steerings} == {TEMPERATURE.high}
+    rig.play([(times[-1] + 0.2, [0xB3, 20, 0])])
+    assert rig.session.view().steering.temperature == pytest.approx(TEMPERATURE.low)
 
 
 def test_hold_loops_the_answer_until_released():
@@ -510,6 +518,30 @@ def test_no_message_ever_raises(messages):
     assert_every_note_ends(rig.transport.sent + [(0, ALL_OFF)] * (not rig.scheduler.follower.running))
 
 
+CHANNEL_MESSAGE = st.lists(st.integers(-5, 300), max_size=3).flatmap(
+    lambda rest: st.integers(0x80, 0xEF).map(lambda status: [status] + rest))  # no clock, Start or Stop among them
+
+
+@given(st.lists(CHANNEL_MESSAGE, max_size=40), st.sampled_from([bar * 16 + step for bar in (1, 2) for step in BEAT]),
+       st.floats(0.0, 1.0))
+def test_no_note_hangs_when_a_run_ends_with_the_clock_alive(messages, cut_step, within_gate):
+    """The run is cut just after an answer step has started its notes, the clock still running and nothing
+    stopped: by the end of that step's gate every note the bridge started has ended, with no All Notes Off
+    to hide a stuck one."""
+    rig = Rig(mode="continuous")
+    times, timeline = one_bar_then_answer(200, bars=3)
+    cut = times[cut_step * 6] + 1e-4
+    spread = [(0.1 + i * (cut - 0.1) / max(len(messages), 1), m) for i, m in enumerate(messages)]
+    rig.play([event for event in timeline if event[0] <= cut] + spread, until=cut)
+    sounding = dict(rig.scheduler._sounding)
+    assert sounding, "the cut should fall while notes sound"
+    gate = 0.5 * 6 * interval_of_bpm(200)
+    rig.advance(cut + gate * (1 + within_gate * 0.5))
+    assert rig.scheduler.follower.running  # not a dropout: the clock is alive
+    sent = [(t, m) for t, m in rig.transport.sent if m != ALL_OFF]  # only the panic CC could send one
+    assert_every_note_ends(sent)
+
+
 # --- master clock, loop and threads ------------------------------------------------------
 
 
@@ -591,7 +623,7 @@ def test_bridge_threads_answer_in_real_time_and_stop_clean():
 
 def test_a_generation_error_stops_the_bridge_with_every_note_off():
     class Broken(EchoGenerator):
-        def sample(self, num_steps):
+        def sample(self, num_steps, steering, bpm=None):
             raise RuntimeError("model exploded")
 
     bridge, transport = real_bridge(Broken())

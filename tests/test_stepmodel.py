@@ -1,15 +1,15 @@
 """StepModel: loading an exported ONNX step model with onnxruntime, its metadata, one batched step."""
 import json
-from pathlib import Path
+import re
 
 import numpy as np
 import pytest
 
-from deepbeat.bridge.stepmodel import StepModel, default_model_path
 from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import FORMAT_VERSION, PREFIX, ModelMetadata
+from deepbeat.runtime.stepmodel import StepModel, default_model_path
 
-TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model.onnx"  # see fixtures/README-models.md
+from conftest import REPO_ROOT, TINY_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_threads_are_a_load_option(model):
     for one_thread, two_threads in zip(model.step(inputs, model.initial_state(3))[:2],
                                        two.step(inputs, two.initial_state(3))[:2]):
         np.testing.assert_allclose(one_thread, two_threads, atol=1e-6)
-    with pytest.raises(DeepBeatError, match="threads is 0"):
+    with pytest.raises(DeepBeatError, match="0 model threads asked for"):
         StepModel.load(TINY_MODEL, threads=0)
 
 
@@ -145,3 +145,19 @@ def test_metadata_that_contradicts_the_graph(tmp_path):
 def test_metadata_round_trip(model):
     again = ModelMetadata.from_props(model.metadata.to_props(), "copy")
     assert again == model.metadata
+
+
+ABSOLUTE_PATH = re.compile(r"""(^|[\s"'(=])(/[\w.-]+)+/""")
+
+
+def test_the_shipped_model_and_benchmark_results_name_no_machine_folders():
+    """Metadata and committed results travel: they hold no absolute path of the machine that made them."""
+    shipped = StepModel.load()
+    texts = {f"metadata {key}": value for key, value in shipped.session.get_modelmeta().custom_metadata_map.items()}
+    folder = default_model_path().parent
+    for path in [*folder.glob("default*.json"), *folder.glob("default*.md"), *REPO_ROOT.glob("docs/benchmarks/*.json")]:
+        texts[path.name] = path.read_text()
+    assert len(texts) > 5
+    found = {name: ABSOLUTE_PATH.search(text) for name, text in texts.items()}
+    assert {name: match.group(0) for name, match in found.items() if match} == {}
+    assert ABSOLUTE_PATH.search('"data_dir": "/tmp/gmd"') and not ABSOLUTE_PATH.search("4/4 and hiphop/groove3")

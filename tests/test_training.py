@@ -21,7 +21,7 @@ TINY = "rnn_layer_sizes=[16],embedding_size=8,batch_size=4,window_bars=2"
 KICK, SNARE, HAT = 1, 2, 4  # step bits of drum classes 0, 1, 2
 
 
-def groove(bars, style, qpm=100.0, seed=0):
+def groove(bars, style, bpm=100.0, seed=0):
     """A rock-ish groove: kick/snare/hats with some random ghost notes, varied velocities."""
     rng = np.random.default_rng(seed)
     bar = [KICK | HAT, 0, HAT, 0, SNARE | HAT, 0, HAT, KICK, KICK | HAT, 0, HAT, 0, SNARE | HAT, 0, HAT, 0]
@@ -29,15 +29,15 @@ def groove(bars, style, qpm=100.0, seed=0):
     steps[rng.random(len(steps)) < 0.05] |= SNARE
     hits = (steps[:, None] >> np.arange(9)) & 1
     velocities = hits * rng.integers(30, 127, hits.shape)
-    return Sequence(DrumGrid(velocities, qpm=qpm), f"{style}-{seed}.mid", style, "drummer1", "beat")
+    return Sequence(DrumGrid(velocities, bpm=bpm), f"{style}-{seed}.mid", style, "drummer1", "beat")
 
 
-def write_data(folder, train_count=6, bars=6, qpm=100.0):
+def write_data(folder, train_count=6, bars=6, bpm=100.0):
     folder.mkdir(parents=True, exist_ok=True)
     styles = ("rock", "hiphop")
     for first_seed, (split, count) in enumerate((("train", train_count), ("validation", 2), ("test", 3))):
         save_split(folder / f"{split}.npz",
-                   [groove(bars + i % 3, styles[i % 2], qpm, seed=100 * first_seed + i) for i in range(count)])
+                   [groove(bars + i % 3, styles[i % 2], bpm, seed=100 * first_seed + i) for i in range(count)])
     return folder
 
 
@@ -134,7 +134,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
     run = RunDir(tmp_path / "run")
     train(options(data, run.root, num_steps=2), log=quiet)
     good = load_trained(run.root).model.get_weights()
-    poisoned = write_data(tmp_path / "poisoned", qpm=float("inf"))  # log2(inf) tempo feature -> NaN loss
+    poisoned = write_data(tmp_path / "poisoned", bpm=float("inf"))  # log2(inf) tempo feature -> NaN loss
     with pytest.raises(TrainingError, match="not finite at step 3"):
         train(options(poisoned, run.root, num_steps=6, hparams_text=None), log=quiet)
     assert tf.train.latest_checkpoint(str(run.checkpoints)).endswith("ckpt-2")
@@ -187,9 +187,11 @@ def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, ca
     assert code == 0 and weights.exists()
     config = json.loads((tmp_path / "model" / "tiny.json").read_text())
     assert config["training"]["step"] == 2 and config["data_summary"]["train"]["sequences"] == 6
+    # paths outside the working folder are written by name: the config travels with the model
     assert config["training"]["commands"] == [
-        f'deepbeat train --data {data} --run-dir {run} --hparams "{TINY}" --num-training-steps 2 --seed 1 '
-        f'--eval-every 2 --early-stop 0 --strategy default --save-weights {weights}']
+        f'deepbeat train --data {data.name} --run-dir {run.name} --hparams "{TINY}" --num-training-steps 2 --seed 1 '
+        f'--eval-every 2 --early-stop 0 --strategy default --save-weights {weights.name}']
+    assert str(tmp_path) not in json.dumps(config)
 
     code, out = run_cli(capsys, "eval", "--data", str(data), "--model", str(weights), "--split", "test",
                         "--generate-bars", "4", "--out", str(tmp_path / "report"))
@@ -207,7 +209,8 @@ def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, ca
     assert report["generated_velocity"]["bars"] == 4
     markdown = (tmp_path / "report.md").read_text()
     assert "| repeat previous bar |" in markdown and "deepbeat train --data" in markdown
-    assert f"deepbeat eval --data {data} --model {weights} --split test --generate-bars 4" in markdown
+    assert f"deepbeat eval --data {data.name} --model {weights.name} --split test --generate-bars 4" in markdown
+    assert str(tmp_path) not in markdown + json.dumps(report)
     assert "model" in out.out and "wrote" in out.out
     assert load_trained(weights).info["eval"]["all"]["nll"] == pytest.approx(rows["model"]["nll"])
 
@@ -240,5 +243,5 @@ def test_eval_batch_limit_applies_to_model_and_baselines_alike(data, tmp_path):
 
 def test_multiworker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(TrainingError, match="set TF_CONFIG"):
+    with pytest.raises(TrainingError, match="needs TF_CONFIG"):
         make_strategy("multiworker")

@@ -6,7 +6,7 @@ targets the model predicts (the model never predicts a sequence's first step eit
 """
 import numpy as np
 
-from deepbeat.drums import NUM_STEP_CLASSES
+from deepbeat.encoding import NUM_STEP_CLASSES
 
 NO_STEP = NUM_STEP_CLASSES  # context value before the sequence starts
 ADD_K = 0.5  # unigram add-k smoothing (Jeffreys prior): keeps unseen classes finite

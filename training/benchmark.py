@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from deepbeat.dataset import Sequence
-from deepbeat.drums import NUM_STEP_CLASSES
+from deepbeat.encoding import NUM_STEP_CLASSES
 from deepbeat.grid import DrumGrid
+from deepbeat.paths import portable
 
 from .examples import encode_sequences, encoding_for, load_sequences, padded_arrays, training_dataset, window_rows
 from .hparams import HParams
@@ -99,7 +100,7 @@ def run_benchmark(args):
     naive = naive_rate(encoded, hparams, args.batches)
     results = {
         "benchmark": "train",
-        "data": args.data or "synthetic",
+        "data": portable(args.data) if args.data else "synthetic",
         "hparams": hparams.to_dict(),
         "batches_timed": args.batches,
         "deepbeat_timesteps_per_s": round(ours, 1),

@@ -85,13 +85,20 @@ def _add_command(subparsers, mode):
     p.set_defaults(run=_dispatch, command=mode)
 
 
+PATH_OPTIONS = {"data", "run_dir", "save_weights", "model", "out"}
+
+
 def command_line(args, names):
-    """The canonical `deepbeat <command> ...` line of parsed arguments (options left at None are omitted)."""
+    """The canonical `deepbeat <command> ...` line of parsed arguments (options left at None are omitted),
+    its paths written without the machine's own folders."""
+    from deepbeat.paths import portable
+
     parts = ["deepbeat", args.modo_trabajo]
     for name in names:
         value = getattr(args, name, None)
         if value is not None and value is not False:
-            parts += [f"--{name.replace('_', '-')}", f'"{value}"' if name == "hparams" else str(value)]
+            text = f'"{value}"' if name == "hparams" else portable(value) if name in PATH_OPTIONS else str(value)
+            parts += [f"--{name.replace('_', '-')}", text]
     return " ".join(parts)
 
 
@@ -129,8 +136,12 @@ def _train(args):
 
 
 def _eval(args):
+    from deepbeat.errors import DeepBeatError
+
     from .evaluate import run_evaluation
 
+    if not (args.model or args.run_dir):
+        raise DeepBeatError("give --run-dir RUN or --model NAME.weights.h5 to evaluate")
     run_evaluation(args, command_line(
         args, ("data", "run_dir", "model", "split", "num_eval_batches", "generate_bars", "out")))
 

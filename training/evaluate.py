@@ -10,7 +10,10 @@ import numpy as np
 
 from deepbeat.dataset import load_summary
 from deepbeat.drums import DRUM_CLASSES
-from deepbeat.errors import DeepBeatError
+from deepbeat.grid import STEPS_PER_BAR
+from deepbeat.paths import portable
+from deepbeat.runtime.sampler import DrumSampler
+from deepbeat.runtime.steering import Steering
 
 from .baselines import all_baselines, baseline_sums, step_sequences
 from .examples import SEQUENCES_PER_BATCH, encode_sequences, load_sequences, sequence_batches
@@ -91,43 +94,32 @@ def _next_velocities(sequences, indices, length):
 
 
 def generated_velocity_stats(trained, sequences, bars, seed=0):
-    """Per class mean/std of sampled velocities vs the split's own, from `bars` sampled bars."""
+    """Per class mean/std of sampled velocities vs the split's own, from about `bars` sampled bars.
+
+    Sampled the way `deepbeat generate` samples (the runtime's DrumSampler at temperature 1), on the
+    model's single-step graph, each continuation primed with a split sequence's first bar and style.
+    """
+    from .step_graph import KerasStepModel
+
     rng = np.random.default_rng(seed)
     encoding = trained.encoding
-    steps_per_bar = sequences[0].grid.steps_per_bar
     count = min(GENERATED_SEQUENCES, max(bars, 1))
-    new_steps = steps_per_bar * max(bars // count, 1)
-    primers = [sequences[i] for i in rng.choice(len(sequences), count)]
-    steps = np.array([p.grid.steps[:steps_per_bar] for p in primers], np.int64)
-    velocities = np.array([p.grid.velocities[:steps_per_bar] for p in primers], np.float64)
-    styles = [encoding.style_id_or_any(p.style) for p in primers]
-    for _ in range(new_steps):
-        inputs = _batch_inputs(encoding, steps, velocities, styles, [p.grid.qpm for p in primers])
-        outputs = trained.model(inputs, training=False)
-        class_logits = np.asarray(outputs["class_logits"][:, -1], np.float64)
-        velocity_logits = np.asarray(outputs["velocity_logits"][:, -1], np.float64)
-        chosen = np.array([rng.choice(len(p), p=p) for p in _softmax(class_logits)])
-        hit = (chosen[:, None] >> np.arange(len(DRUM_CLASSES))) & 1
-        bins = np.array([[rng.choice(encoding.velocity_bins, p=p) for p in row] for row in _softmax(velocity_logits)])
-        steps = np.concatenate([steps, chosen[:, None]], 1)
-        velocities = np.concatenate([velocities, (hit * encoding.bin_velocity(bins))[:, None]], 1)
-    generated = velocities[:, steps_per_bar:].reshape(-1, len(DRUM_CLASSES))
+    new_steps = STEPS_PER_BAR * max(bars // count, 1)
+    model = KerasStepModel(trained)
+    generated = []
+    for index in rng.choice(len(sequences), count):
+        primer = sequences[index]
+        steering = Steering(style=encoding.styles[encoding.style_id_or_any(primer.style)])
+        sampler = DrumSampler(model, seed=int(rng.integers(2**31)))
+        sampler.prime(primer.grid.slice(0, STEPS_PER_BAR), steering)
+        generated.append(sampler.sample_rows(new_steps, steering).reshape(-1, len(DRUM_CLASSES)))
+    generated = np.concatenate(generated).astype(np.float64)
     data = np.concatenate([s.grid.velocities for s in sequences]).astype(np.float64)
     return {
-        "bars": int(count * new_steps // steps_per_bar),
+        "bars": int(count * new_steps // STEPS_PER_BAR),
         "classes": {name: {"generated": _mean_std(generated[:, d]), "data": _mean_std(data[:, d])}
                     for d, name in enumerate(DRUM_CLASSES)},
     }
-
-
-def _batch_inputs(encoding, steps, velocities, styles, qpms):
-    rows = [encoding.inputs(s, v, 0, style, qpm) for s, v, style, qpm in zip(steps, velocities, styles, qpms)]
-    return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
-
-
-def _softmax(logits):
-    p = np.exp(logits - logits.max(-1, keepdims=True))
-    return p / p.sum(-1, keepdims=True)
 
 
 def _mean_std(values):
@@ -152,7 +144,7 @@ def evaluate(trained, data_dir, split, num_batches=None, generate_bars=256):
         for baseline in baselines:
             rows[baseline.name] = metrics_from_sums(baseline_sums(baseline, step_sequences(sequences)))
         groups[group] = {"sequences": len(sequences), "rows": rows}
-    report = {"split": split, "data_dir": str(data_dir), "groups": groups,
+    report = {"split": split, "data_dir": portable(data_dir), "groups": groups,
               "velocity": velocity_metrics(trained, evaluated, train),
               "goals": goals(groups["all"]["rows"], [b.name for b in baselines])}
     if generate_bars:
@@ -205,8 +197,8 @@ def markdown(report, title):
     if "generated_velocity" in report:
         generated = report["generated_velocity"]
         out += [f"## Generated velocities ({generated['bars']} sampled bars) vs data", "",
-                "Sampled at temperature 1, each velocity at its bin's centre; primed with a split sequence's "
-                "first bar.", "",
+                "Sampled as `deepbeat generate` samples (temperature 1, each velocity at its bin's centre); "
+                "primed with a split sequence's first bar and style.", "",
                 "| class | generated hits | generated mean ± std | data hits | data mean ± std |",
                 "|---|---|---|---|---|"]
         for name, v in generated["classes"].items():
@@ -243,14 +235,12 @@ def _format_mean_std(stats):
 
 def run_evaluation(args, command):
     """The `deepbeat eval` command: evaluate, print the tables, write JSON + Markdown, record a summary."""
-    if not (args.model or args.run_dir):
-        raise DeepBeatError("give --run-dir RUN or --model NAME.weights.h5 to evaluate")
     source = Path(args.model or args.run_dir)
     run = RunDir(source) if source.is_dir() else None
     trained = load_trained(source)
     config_file = config_path(run.best_weights if run else source)
     report = evaluate(trained, args.data, args.split, args.num_eval_batches, args.generate_bars)
-    report["model"] = str(source)
+    report["model"] = portable(source)
     training = trained.info.get("training")
     if training is None and run and run.state.exists():
         training = read_json(run.state, "run state")
@@ -277,7 +267,7 @@ def reproduction_commands(data_dir, training, export_command, eval_command):
     """Prepare (when the data summary names its source), train, export and eval command lines."""
     source = load_summary(data_dir).get("source")
     return [
-        *([f"deepbeat data prepare --source {source} --out {data_dir}"] if source else []),
+        *([f"deepbeat data prepare --source {source} --out {portable(data_dir)}"] if source else []),
         *(training or {}).get("commands", []),
         *([export_command] if export_command else []),
         eval_command,

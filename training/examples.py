@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbeat.dataset import load_split
-from deepbeat.encoding import ANY_STYLE, StepEncoding
+from deepbeat.encoding import ANY_STYLE, FEATURES, StepEncoding
 from deepbeat.errors import DatasetError
 
-INPUT_NAMES = ("step_class", "velocity", "position", "tempo", "style")
 TARGET_NAMES = ("next_class", "velocity_bin", "velocity_mask")
 SEQUENCES_PER_BATCH = 16  # whole sequences per evaluation batch
 
@@ -21,7 +20,7 @@ SEQUENCES_PER_BATCH = 16  # whole sequences per evaluation batch
 class EncodedSplit:
     """All sequences of a split as concatenated rows (one row = one input step and its target)."""
 
-    arrays: dict  # INPUT_NAMES + TARGET_NAMES -> [rows, ...]
+    arrays: dict  # FEATURES + TARGET_NAMES -> [rows, ...]
     starts: np.ndarray  # row where each sequence starts; starts[-1] = rows
     styles: tuple  # style name of each sequence
     steps_per_bar: np.ndarray  # per sequence
@@ -59,14 +58,14 @@ def load_sequences(data_dir, split):
 
 def encode_sequences(sequences, encoding):
     """An EncodedSplit; styles the encoding does not know are encoded as "any"."""
-    parts = {name: [] for name in INPUT_NAMES + TARGET_NAMES}
+    parts = {name: [] for name in FEATURES + TARGET_NAMES}
     lengths = []
     for sequence in sequences:
         grid = sequence.grid
         steps, velocities = grid.steps, grid.velocities
         style_id = encoding.style_id_or_any(sequence.style)
         rows = {
-            **encoding.inputs(steps[:-1], velocities[:-1], 0, style_id, grid.qpm),
+            **encoding.inputs(steps[:-1], velocities[:-1], 0, style_id, grid.bpm),
             **encoding.targets(steps, velocities),
         }
         for name, values in rows.items():
@@ -115,7 +114,7 @@ def training_dataset(encoded, hparams, seed):
     padding_row = encoded.num_rows
 
     def gather(rows):
-        inputs = {name: tf.gather(tables[name], rows) for name in INPUT_NAMES}
+        inputs = {name: tf.gather(tables[name], rows) for name in FEATURES}
         hidden = tf.random.uniform([tf.shape(rows)[0], 1], seed=seed) < hparams.any_style_rate
         inputs["style"] = tf.where(hidden, tf.zeros_like(inputs["style"]), inputs["style"])
         targets = {name: tf.gather(tables[name], rows) for name in TARGET_NAMES}
@@ -140,7 +139,7 @@ def sequence_batches(encoded, batch_size=SEQUENCES_PER_BATCH):
         parts = [encoded.sequence(i) for i in indices]
         length = max(len(p["step_class"]) for p in parts)
         batch = {}
-        for name in INPUT_NAMES + TARGET_NAMES:
+        for name in FEATURES + TARGET_NAMES:
             values = np.zeros((len(parts), length, *encoded.arrays[name].shape[1:]), encoded.arrays[name].dtype)
             for row, part in enumerate(parts):
                 values[row, : len(part[name])] = part[name]

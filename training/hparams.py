@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from deepbeat.errors import DeepBeatError
 
 
-
 @dataclass(frozen=True)
 class HParams:
     """Defaults are the seed's drum_kit settings (2 x 256 LSTM, dropout 0.5, Adam 1e-3, clip 3, batch 64)."""
@@ -48,7 +47,7 @@ class HParams:
                 name, value = "dropout_rate", _keep_to_rate(value)
             if not equals or name not in types:
                 raise DeepBeatError(
-                    f"--hparams: {item.strip()!r} is not name=value with a known name; known: {', '.join(types)}"
+                    f"hparams: {item.strip()!r} is not name=value with a known name; known: {', '.join(types)}"
                 )
             updates[name] = _parse_value(name, value, getattr(self, name))
         return replace(self, **updates)
@@ -58,7 +57,7 @@ def _keep_to_rate(value):
     try:
         return str(1.0 - float(value))
     except ValueError:
-        raise DeepBeatError(f"--hparams: dropout_keep_prob={value!r} is not a number") from None
+        raise DeepBeatError(f"hparams: dropout_keep_prob={value!r} is not a number") from None
 
 
 def _split_top_level(text):
@@ -88,4 +87,4 @@ def _parse_value(name, value, default):
             else "a list like [256,256]" if isinstance(default, tuple)
             else f"a non-negative {type(default).__name__}"
         )
-        raise DeepBeatError(f"--hparams: {name}={value!r} is not {kind}") from None
+        raise DeepBeatError(f"hparams: {name}={value!r} is not {kind}") from None

@@ -6,7 +6,8 @@ the weights of the layers named here.
 import keras
 from keras import layers
 
-from deepbeat.drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
+from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.encoding import NUM_STEP_CLASSES
 
 
 def build_model(hparams, num_styles):

@@ -126,7 +126,7 @@ def load_trained(path):
         weights = RunDir(path).best_weights
         if not weights.exists():
             raise ModelFileError(
-                f"{path}: run folder has no {weights.name} yet; train it first ('deepbeat train --run-dir {path}')"
+                f"{path}: run folder has no {weights.name} yet; train it first with 'deepbeat train'"
             )
     elif path.name.endswith(WEIGHTS_SUFFIX):
         weights = path

@@ -54,9 +54,9 @@ def make_strategy(name):
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise TrainingError("--strategy multiworker: set TF_CONFIG to the cluster and this worker's task")
+            raise TrainingError("multi-worker training needs TF_CONFIG set to the cluster and this worker's task")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise TrainingError(f"--strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+    raise TrainingError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
 
 
 def is_chief(strategy):
@@ -88,8 +88,8 @@ def resolve_hparams(run, hparams_text):
                    for k, v in hparams.to_dict().items() if before.get(k) != v]
         if changed:
             raise TrainingError(
-                f"--hparams do not match the run in {run.root} ({'; '.join(changed)}); "
-                "resume with the same --hparams or start a new --run-dir"
+                f"hparams do not match the run in {run.root} ({'; '.join(changed)}); "
+                "resume with the same hparams or start a new run folder"
             )
     return hparams
 
@@ -99,7 +99,6 @@ def data_summary(data_dir, train, validation):
     for sequence in train:
         styles[sequence.style] = styles.get(sequence.style, 0) + 1
     return {
-        "data_dir": str(data_dir),
         "train": {"sequences": len(train), "steps": sum(s.grid.num_steps for s in train)},
         "validation": {"sequences": len(validation), "steps": sum(s.grid.num_steps for s in validation)},
         "train_styles": dict(sorted(styles.items())),
@@ -163,7 +162,7 @@ def check_finite(sums, step, run):
     if not all(math.isfinite(float(sums[name])) for name in ("class_nll", "velocity_nll", "gradient_norm")):
         raise TrainingError(
             f"training loss is not finite at step {step}; nothing was saved from this step, the last "
-            f"good checkpoint in {run.checkpoints} is kept; lower learning_rate or clip_norm in --hparams"
+            f"good checkpoint in {run.checkpoints} is kept; lower learning_rate or clip_norm"
         )
 
 
@@ -176,8 +175,8 @@ class Trainer:
     """One invocation of training on a run folder: set up or resume, then step, validate and save."""
 
     def __init__(self, options, log):
-        import tensorflow as tf
         import keras
+        import tensorflow as tf
 
         from .model import build_model
 
@@ -190,7 +189,7 @@ class Trainer:
         self.summary = data_summary(options.data_dir, train_sequences, validation_sequences)
         if run.config.exists() and read_json(run.config, "run config").get("encoding") != encoding.to_dict():
             raise TrainingError(
-                f"--data {options.data_dir}: its styles differ from those the run in {run.root} was started with"
+                f"{options.data_dir}: its styles differ from those the run in {run.root} was started with"
             )
         self.strategy = strategy = make_strategy(options.strategy)
         self.chief = is_chief(strategy)

@@ -1,17 +1,17 @@
 """The single-step graph: one drum step through the trained layers, recurrent state in and out.
 
 It is rebuilt from the weights of the layers `deepbeat.training.model.build_model` names
-as a `tf.function` doing the Keras LSTM cell math, and converted with
-`tf2onnx.convert.from_function` (that route matches Keras to ~1e-7; converting the
-Keras 3 model itself is fragile).
+as a `tf.function` doing the Keras LSTM cell math. Export converts it to ONNX
+(`tf2onnx.convert.from_function` matches Keras to ~1e-7; converting the Keras 3 model
+itself is fragile); evaluation samples from it through the runtime's sampler, as
+`deepbeat generate` samples from the ONNX file.
 """
 import numpy as np
 import tensorflow as tf
 
 from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.encoding import FEATURES
 from deepbeat.modelmeta import StateTensor
-
-ONNX_OPSET = 17
 
 
 def state_tensors(hparams):
@@ -69,13 +69,11 @@ def step_function(model, hparams):
     velocity_kernel, velocity_bias = weights("velocity_dense")
     states = state_tensors(hparams)
 
-    signature = [
-        tf.TensorSpec([None], tf.int32, "step_class"),
-        tf.TensorSpec([None, NUM_DRUM_CLASSES], tf.float32, "velocity"),
-        tf.TensorSpec([None, hparams.counter_bits], tf.float32, "position"),
-        tf.TensorSpec([None, 1], tf.float32, "tempo"),
-        tf.TensorSpec([None], tf.int32, "style"),
-    ] + [tf.TensorSpec([None, s.size], tf.float32, s.name) for s in states]
+    shapes = {"step_class": ([None], tf.int32), "velocity": ([None, NUM_DRUM_CLASSES], tf.float32),
+              "position": ([None, hparams.counter_bits], tf.float32), "tempo": ([None, 1], tf.float32),
+              "style": ([None], tf.int32)}
+    signature = [tf.TensorSpec(*shapes[name], name) for name in FEATURES]
+    signature += [tf.TensorSpec([None, s.size], tf.float32, s.name) for s in states]
 
     @tf.function(input_signature=signature)
     def step(step_class, velocity, position, tempo, style, *state):
@@ -96,9 +94,20 @@ def step_function(model, hparams):
     return step
 
 
-def convert_to_onnx(step):
-    """The ONNX ModelProto of a step function, graph outputs named as the function's dict keys."""
-    import tf2onnx
+class KerasStepModel:
+    """A trained model's single-step tf.function behind the runtime's StepModel interface."""
 
-    proto, _ = tf2onnx.convert.from_function(step, input_signature=step.input_signature, opset=ONNX_OPSET)
-    return proto
+    def __init__(self, trained):
+        self.encoding = trained.encoding
+        self._step = step_function(trained.model, trained.hparams)
+        self._states = state_tensors(trained.hparams)
+
+    def initial_state(self, batch=1):
+        return tuple(np.zeros((batch, s.size), np.float32) for s in self._states)
+
+    def step(self, inputs, state):
+        out = self._step(*(inputs[name] for name in FEATURES), *state)
+        return (
+            out["class_logits"].numpy(), out["velocity_logits"].numpy(),
+            tuple(out[s.output].numpy() for s in self._states),
+        )

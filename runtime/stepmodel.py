@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from deepbeat.encoding import FEATURES
 from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import ModelMetadata
 
-FEATURES = ("step_class", "velocity", "position", "tempo", "style")  # StepEncoding.inputs keys
 LOGITS = ("class_logits", "velocity_logits")
 
 
@@ -37,7 +37,7 @@ def session_options(threads=1):
     import onnxruntime as ort
 
     if threads < 1:
-        raise DeepBeatError(f"threads is {threads}; expected at least 1")
+        raise DeepBeatError(f"{threads} model threads asked for; expected at least 1")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -81,13 +81,14 @@ class StepModel:
         ModelFileError when it is not a DeepBeat model."""
         import onnxruntime as ort
 
+        options = session_options(threads)
         shipped = path is None
         path = Path(default_model_path() if shipped else path)
         if not path.is_file():
-            hint = "the shipped model is missing from this install; pass --model FILE" if shipped else "no such file"
+            hint = "the shipped model is missing from this install; name a model file" if shipped else "no such file"
             raise ModelFileError(f"{path}: {hint}")
         try:
-            session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own exception kinds for unreadable or invalid graphs
             detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
             raise ModelFileError(f"{path}: not a loadable ONNX model ({detail})") from None

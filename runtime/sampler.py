@@ -2,18 +2,21 @@
 
 All variations advance together, one batched model call per step. Steps are drawn from
 the class logits (temperature, optional top-k / top-p), the velocity of each hit from the
-velocity head's bins; drawn steps are fed back. No TensorFlow here.
+velocity head's bins; drawn steps are fed back. How to sample (a Steering) is given with
+every call, so the caller alone owns it. No TensorFlow here.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from deepbeat.drums import NUM_DRUM_CLASSES, NUM_STEP_CLASSES
+from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.encoding import NUM_STEP_CLASSES, next_position
 from deepbeat.errors import DeepBeatError, PrimerError
-from deepbeat.grid import DEFAULT_QPM, DrumGrid
+from deepbeat.grid import DrumGrid
+from deepbeat.tempo import DEFAULT_BPM
 
-# Row s: which drum classes step class s hits (bit d of s is class d).
-_STEP_HITS = (np.arange(NUM_STEP_CLASSES)[:, None] >> np.arange(NUM_DRUM_CLASSES) & 1).astype(bool)
+from .steering import SettingError
+
 _NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one bar
 
 
@@ -32,95 +35,59 @@ class SamplerSnapshot:
 class DrumSampler:
     """Samples `num_outputs` continuations of a primer from a step model (see StepModel).
 
-    `temperature` (0 = always the likeliest step), `style` and `qpm` may be changed
-    between calls. Positions count from the primer's first step, assumed on a bar line.
+    Positions count from the primer's first step, assumed on a bar line. The tempo is the
+    primer's (or the one given to `sample`).
     """
 
-    def __init__(self, model, *, num_outputs=1, temperature=1.0, top_k=0, top_p=1.0, seed=None,
-                 style=None, qpm=DEFAULT_QPM):
+    def __init__(self, model, *, num_outputs=1, seed=None):
         if num_outputs < 1:
-            raise DeepBeatError(f"num_outputs is {num_outputs}; expected at least 1")
-        if top_k < 0:
-            raise DeepBeatError(f"top_k is {top_k}; expected 0 (off) or a positive count")
-        if not 0 < top_p <= 1:
-            raise DeepBeatError(f"top_p is {top_p}; expected a probability in (0, 1]")
+            raise DeepBeatError(f"{num_outputs} outputs asked for; expected at least 1")
         self.model = model
         self.encoding = model.encoding
-        self._constant_features = {}  # rows -> the features that stay the same from step to step
         self.num_outputs = num_outputs
-        self.temperature = temperature
-        self.top_k = top_k
-        self.top_p = top_p
-        self.style = style
-        self.qpm = qpm
+        self.bpm = DEFAULT_BPM
         self.scores = np.zeros(num_outputs)  # log-likelihood of each output's sampled steps
         self._rng = np.random.default_rng(seed)
+        self._constant_features = {}  # (rows, style id, bpm) -> the features that stay the same between steps
         # The counter keeps only the low bits, so positions repeat with this period.
-        self._position_table = self.encoding.position_features(np.arange(2 ** self.encoding.counter_bits))
-        self._bin_velocities = self.encoding.bin_velocity(np.arange(self.encoding.velocity_bins))
+        self._position_table = self.encoding.position_features(np.arange(self.encoding.position_period))
         self._state = None
         self._position = 0
         self._class_logits = self._velocity_logits = None
-
-    @property
-    def temperature(self):
-        return self._temperature
-
-    @temperature.setter
-    def temperature(self, value):
-        if not value >= 0:
-            raise DeepBeatError(f"temperature is {value}; expected 0 (greedy) or more")
-        self._temperature = float(value)
-
-    @property
-    def style(self):
-        return self._style
-
-    @style.setter
-    def style(self, name):
-        try:
-            self._style_id = self.encoding.style_id(name)
-        except ValueError as error:
-            raise DeepBeatError(str(error)) from None
-        self._style = name
-        self._constant_features.clear()
-
-    @property
-    def qpm(self):
-        return self._qpm
-
-    @qpm.setter
-    def qpm(self, value):
-        if not value > 0:
-            raise DeepBeatError(f"qpm is {value}; expected a tempo above 0")
-        self._qpm = float(value)
-        self._constant_features.clear()
 
     @property
     def position(self):
         """The position of the next step, counted from the primer's first step."""
         return self._position
 
-    def prime(self, grid, first_position=0):
+    def style_id(self, steering):
+        """The model's index of the steering's style; SettingError when the model does not know it."""
+        try:
+            return self.encoding.style_id(steering.style)
+        except ValueError as error:
+            raise SettingError(str(error)) from None
+
+    def prime(self, grid, steering, first_position=0):
         """Reset, then feed every step of `grid`; it starts at `first_position`."""
         if grid.num_steps == 0:
             raise PrimerError("the primer has no steps; expected at least one")
         self._state = self.model.initial_state(1)  # rows are identical until sampling: feed one, then copy
         self._position = first_position
-        self._feed(grid)
-        self._reorder(np.zeros(self.num_outputs, np.int64))
+        self._feed(grid, steering)
+        self.reorder(np.zeros(self.num_outputs, np.int64))
         self.scores = np.zeros(self.num_outputs)
 
-    def feed(self, grid):
+    def feed(self, grid, steering):
         """Feed more real steps (every output gets them), state carried."""
         if self._state is None:
             self._state = self.model.initial_state(self.num_outputs)
-        self._feed(grid)
+        self._feed(grid, steering)
 
-    def sample(self, num_steps):
+    def sample(self, num_steps, steering, bpm=None):
         """One DrumGrid of `num_steps` sampled steps per output; the steps are fed back."""
-        velocities = self._sample_velocities(num_steps)
-        return [DrumGrid(rows, qpm=self.qpm) for rows in velocities]
+        if bpm is not None:
+            self.bpm = bpm
+        return [DrumGrid(rows, bpm=self.bpm) for rows in self.sample_rows(num_steps, steering)]
 
     def snapshot(self):
         """An opaque copy of the progress so far, for `restore`."""
@@ -130,54 +97,56 @@ class DrumSampler:
         )
 
     def restore(self, snapshot):
-        """Return to the progress saved in `snapshot` (live controls keep their current values)."""
+        """Return to the progress saved in `snapshot`."""
         # Arrays are never changed in place (each step makes new ones), so sharing them is safe.
         self._state, self._position = snapshot.state, snapshot.position
         self._class_logits, self._velocity_logits = snapshot.class_logits, snapshot.velocity_logits
         self.scores = snapshot.scores.copy()
         self._rng.bit_generator.state = snapshot.rng_state
 
-    def _feed(self, grid):
+    def _feed(self, grid, steering):
+        self.bpm = grid.bpm
         rows = len(self._state[0])
         for step, velocity in zip(grid.steps, grid.velocities):
-            self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)))
+            self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)), steering)
 
-    def _advance(self, steps, velocities):
+    def _advance(self, steps, velocities, steering):
         """Run the model on one step per row."""
-        positions, tempo, style = self._features_for(len(steps))
+        positions, tempo, style = self._features_for(len(steps), self.style_id(steering))
         inputs = {
             "step_class": steps,
             "velocity": self.encoding.velocity_features(velocities),
-            "position": positions[(self._position + 1) % len(positions)],
+            "position": positions[next_position(self._position) % len(positions)],
             "tempo": tempo,
             "style": style,
         }
         self._class_logits, self._velocity_logits, self._state = self.model.step(inputs, self._state)
         self._position += 1
 
-    def _features_for(self, rows):
+    def _features_for(self, rows, style_id):
         """Position features of every counter value, tempo and style, for `rows` rows.
 
-        Made once per row count and kept until the style or tempo changes: a step then
-        only indexes them (the model never writes to its inputs).
+        Made once per row count, style and tempo: a step then only indexes them (the model
+        never writes to its inputs).
         """
-        if rows not in self._constant_features:
-            self._constant_features[rows] = (
+        key = (rows, style_id, self.bpm)
+        if key not in self._constant_features:
+            self._constant_features[key] = (
                 np.repeat(self._position_table[:, None], rows, axis=1),
-                np.full((rows, 1), self.encoding.tempo_feature(self._qpm), np.float32),
-                np.full(rows, self._style_id, np.int32),
+                np.full((rows, 1), self.encoding.tempo_feature(self.bpm), np.float32),
+                np.full(rows, style_id, np.int32),
             )
-        return self._constant_features[rows]
+        return self._constant_features[key]
 
-    def _sample_velocities(self, num_steps):
-        """Sample and feed back `num_steps` steps: velocities [outputs, num_steps, 9]."""
+    def sample_rows(self, num_steps, steering):
+        """Sample and feed back `num_steps` steps: velocities [rows, num_steps, 9]."""
         if self._class_logits is None:
             raise DeepBeatError("nothing to continue: prime or feed the sampler with at least one step first")
         rows = len(self._class_logits)
         velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
         for t, noise in enumerate(self._gumbel_noise(num_steps, rows)):
-            steps, velocities[:, t] = self._draw(*noise)
-            self._advance(steps, velocities[:, t])
+            steps, velocities[:, t] = self._draw(steering, *noise)
+            self._advance(steps, velocities[:, t], steering)
         return velocities
 
     def _gumbel_noise(self, num_steps, rows):
@@ -198,31 +167,32 @@ class DrumSampler:
             yield from zip(gumbel[..., :NUM_STEP_CLASSES],
                            gumbel[..., NUM_STEP_CLASSES:].reshape(len(gumbel), rows, NUM_DRUM_CLASSES, bins))
 
-    def _draw(self, class_noise, velocity_noise):
+    def _draw(self, steering, class_noise, velocity_noise):
         """One step per row from the pending logits, with its velocities; adds to the scores.
 
         Gumbel-max: argmax(logits / temperature + Gumbel noise) is a draw from the
         softmax, without normalising it (temperature 0: the noise is left out).
         """
-        greedy = self._temperature == 0
+        temperature = steering.temperature
+        greedy = temperature == 0
         shifted = self._class_logits - self._class_logits.max(axis=1, keepdims=True)
         velocity = self._velocity_logits
-        if not greedy and self._temperature != 1:
-            shifted *= 1.0 / self._temperature
-            velocity = velocity * (1.0 / self._temperature)
+        if not greedy and temperature != 1:
+            shifted *= 1.0 / temperature
+            velocity = velocity * (1.0 / temperature)
         if greedy:
             steps, bins = shifted.argmax(axis=1), velocity.argmax(axis=-1)
         else:
             candidates = shifted
-            if self.top_k or self.top_p < 1:
-                kept = _top_p(_top_k(np.exp(shifted), self.top_k), self.top_p)
+            if steering.top_k or steering.top_p < 1:
+                kept = _top_p(_top_k(np.exp(shifted), steering.top_k), steering.top_p)
                 candidates = np.where(kept > 0, shifted, -np.inf)
             steps, bins = (candidates + class_noise).argmax(axis=1), (velocity + velocity_noise).argmax(axis=-1)
         # log-softmax of the drawn step (the full tempered distribution, before top-k / top-p)
         self.scores = self.scores + shifted[np.arange(len(steps)), steps] - np.log(np.exp(shifted).sum(axis=1))
-        return steps.astype(np.int32), np.where(_STEP_HITS[steps], self._bin_velocities[bins], 0)
+        return steps.astype(np.int32), self.encoding.hit_velocities(steps, bins)
 
-    def _reorder(self, rows):
+    def reorder(self, rows):
         """Row i continues as old row rows[i] (copies rows for priming and beam search)."""
         self._state = tuple(s[rows] for s in self._state)
         self._class_logits, self._velocity_logits = self._class_logits[rows], self._velocity_logits[rows]
@@ -247,32 +217,3 @@ def _top_p(weights, p):
     keep = np.empty_like(ranked, dtype=bool)
     np.put_along_axis(keep, order, cumulative - ranked < p * cumulative[..., -1:], axis=-1)
     return np.where(keep, weights, 0.0)
-
-
-def beam_search(model, primer, num_steps, *, num_outputs=1, beam_size=1, branch_factor=1, steps_per_iteration=1,
-                first_position=0, **sampling):
-    """Continuations of `primer` by Magenta's beam search (magenta/common/beam_search.py).
-
-    Per output, beam_size x branch_factor sampled branches run in one batch; every
-    `steps_per_iteration` steps the beam_size likeliest are kept and each is copied
-    branch_factor times; the likeliest at the end wins. `sampling` takes DrumSampler's
-    keyword arguments. Returns one DrumGrid of `num_steps` steps per output.
-    """
-    for name, value in (("beam_size", beam_size), ("branch_factor", branch_factor),
-                        ("steps_per_iteration", steps_per_iteration), ("num_steps", num_steps)):
-        if value < 1:
-            raise DeepBeatError(f"{name} is {value}; expected at least 1")
-    width = beam_size * branch_factor
-    sampler = DrumSampler(model, num_outputs=num_outputs * width, **sampling)
-    sampler.prime(primer, first_position)
-    # The first iteration takes the odd steps so that the later ones are all equal (as Magenta does).
-    first = (num_steps - 1) % steps_per_iteration + 1
-    history = sampler._sample_velocities(first)
-    for _ in range((num_steps - first) // steps_per_iteration):
-        groups = sampler.scores.reshape(num_outputs, width)
-        best = np.argsort(-groups, axis=1, kind="stable")[:, :beam_size] + width * np.arange(num_outputs)[:, None]
-        rows = np.tile(best, (1, branch_factor)).reshape(-1)
-        sampler._reorder(rows)
-        history = np.concatenate([history[rows], sampler._sample_velocities(steps_per_iteration)], axis=1)
-    winners = sampler.scores.reshape(num_outputs, width).argmax(axis=1) + width * np.arange(num_outputs)
-    return [DrumGrid(history[row], qpm=sampler.qpm) for row in winners]
