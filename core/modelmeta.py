@@ -12,7 +12,9 @@ from .encoding import StepEncoding
 from .errors import ModelFileError
 from .grid import STEPS_PER_QUARTER
 
-FORMAT_VERSION = 1  # bump when a reader of the old format would misread a new file
+# Bump when a reader of the old format would misread a new file. 2: timing head, offset and label inputs,
+# lookback history and attention window in the state. This reader reads 1 and 2.
+FORMAT_VERSION = 2
 PREFIX = "deepbeat."
 
 
@@ -84,8 +86,14 @@ class ModelMetadata:
                 raise ModelFileError(
                     f"{source}: {values['steps_per_quarter']} steps per quarter; expected {STEPS_PER_QUARTER}"
                 )
+            encoding = StepEncoding.from_dict(values["encoding"])
+            # the top-level copies (for tools like Netron) must say what the encoding says
+            for name, value in (("counter_bits", encoding.counter_bits), ("styles", list(encoding.styles))):
+                if name in values and values[name] != value:
+                    raise ModelFileError(f"{source}: metadata field '{name}' is {values[name]!r}, its encoding says "
+                                         f"{value!r}; re-export the model")
             return cls(
-                encoding=StepEncoding.from_dict(values["encoding"]),
+                encoding=encoding,
                 states=tuple(StateTensor.from_dict(s) for s in values["states"]),
                 hparams=dict(values["hparams"]),
                 data_summary=dict(values.get("data_summary") or {}),

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbeat.dataset import load_split
+from deepbeat.encoding import BEAT
 from deepbeat.errors import DatasetError
 from deepbeat.grid import DrumGrid
 from deepbeat.paths import portable
 from deepbeat.runtime.sampler import DrumSampler
 from deepbeat.runtime.steering import Steering
+from deepbeat.runtime.stepmodel import HEADS
 
 PARITY_TOLERANCE = 1e-4  # issue 4: largest allowed |logit difference|
 PARITY_SEQUENCES = 32  # issue 4: at least this many held-out sequences
@@ -38,30 +40,25 @@ class ParityReport:
     sequences: int
     steps: int
     source: str
-    max_class_diff: float
-    max_velocity_diff: float
+    max_diffs: dict  # head -> largest |logit difference| (class, velocity, offset)
 
     @property
     def max_diff(self):
-        return max(self.max_class_diff, self.max_velocity_diff)
+        return max(self.max_diffs.values())
 
     @property
     def passed(self):
         return self.max_diff <= PARITY_TOLERANCE
 
     def summary(self):
-        return (
-            f"parity over {self.sequences} sequences x {self.steps} steps ({self.source}): "
-            f"max |class logit diff| {self.max_class_diff:.2e}, max |velocity logit diff| "
-            f"{self.max_velocity_diff:.2e} (limit {PARITY_TOLERANCE:g})"
-        )
+        diffs = ", ".join(f"max |{head} logit diff| {diff:.2e}" for head, diff in self.max_diffs.items())
+        return (f"parity over {self.sequences} sequences x {self.steps} steps ({self.source}): {diffs} "
+                f"(limit {PARITY_TOLERANCE:g})")
 
     def to_dict(self):
-        return {
-            "sequences": self.sequences, "steps": self.steps, "source": self.source,
-            "max_class_logit_diff": self.max_class_diff, "max_velocity_logit_diff": self.max_velocity_diff,
-            "tolerance": PARITY_TOLERANCE,
-        }
+        return {"sequences": self.sequences, "steps": self.steps, "source": self.source,
+                **{f"max_{head}_logit_diff": diff for head, diff in self.max_diffs.items()},
+                "tolerance": PARITY_TOLERANCE}
 
 
 def held_out_windows(data_dir, count=PARITY_SEQUENCES, num_steps=PARITY_STEPS):
@@ -111,8 +108,9 @@ def _batch(encoding, sequences, num_steps):
         grid = sequence.grid.slice(0, num_steps)  # windows from data are cut already; sampled ones fit
         grid = grid.concat(DrumGrid.silent(num_steps - grid.num_steps))
         style = encoding.style_id_or_any(sequence.style)
-        features.append(encoding.inputs(grid.steps, grid.velocities, 0, style, grid.bpm))
-    return {name: np.stack([f[name] for f in features]) for name in features[0]}
+        features.append(encoding.inputs(grid.steps, grid.velocities, 0, style, grid.bpm, grid.offsets,
+                                        encoding.label_id(BEAT)))
+    return {name: np.stack([f[name] for f in features]) for name in encoding.features}
 
 
 def compare(trained, step_model, data_dir=None):
@@ -121,17 +119,18 @@ def compare(trained, step_model, data_dir=None):
 
 
 def check_parity(keras_model, step_model, parity_set, num_steps=PARITY_STEPS):
-    """Largest logit differences between Keras (whole sequences) and the step model (state carried)."""
+    """Largest logit differences of each head between Keras (whole sequences) and the step model (state carried)."""
     inputs = _batch(step_model.encoding, parity_set.sequences, num_steps)
-    expected = keras_model(inputs, training=False)
-    expected_class = np.asarray(expected["class_logits"])
-    expected_velocity = np.asarray(expected["velocity_logits"])
+    expected = {name: np.asarray(values) for name, values in keras_model(inputs, training=False).items()}
     state = step_model.initial_state(len(parity_set.sequences))
-    class_diff = velocity_diff = 0.0
+    diffs = {}
     for t in range(num_steps):
         step_inputs = {name: np.ascontiguousarray(value[:, t]) for name, value in inputs.items()}
-        class_logits, velocity_logits, state = step_model.step(step_inputs, state)
-        # np.maximum, unlike max(), carries a NaN through so that it fails the check
-        class_diff = float(np.maximum(class_diff, np.abs(class_logits - expected_class[:, t]).max()))
-        velocity_diff = float(np.maximum(velocity_diff, np.abs(velocity_logits - expected_velocity[:, t]).max()))
-    return ParityReport(len(parity_set.sequences), num_steps, parity_set.source, class_diff, velocity_diff)
+        outputs, state = step_model.step(step_inputs, state)
+        for head in HEADS:
+            logits = getattr(outputs, f"{head}_logits")
+            if logits is not None:
+                # np.maximum, unlike max(), carries a NaN through so that it fails the check
+                diff = np.abs(logits - expected[f"{head}_logits"][:, t]).max()
+                diffs[head] = float(np.maximum(diffs.get(head, 0.0), diff))
+    return ParityReport(len(parity_set.sequences), num_steps, parity_set.source, diffs)

@@ -2,7 +2,6 @@
 import numpy as np
 
 from deepbeat.errors import DeepBeatError
-from deepbeat.grid import DrumGrid
 
 from .sampler import DrumSampler
 
@@ -31,6 +30,6 @@ def beam_search(model, primer, num_steps, steering, *, num_outputs=1, beam_size=
         best = np.argsort(-groups, axis=1, kind="stable")[:, :beam_size] + width * np.arange(num_outputs)[:, None]
         rows = np.tile(best, (1, branch_factor)).reshape(-1)
         sampler.reorder(rows)
-        history = np.concatenate([history[rows], sampler.sample_rows(steps_per_iteration, steering)], axis=1)
+        history = history.rows(rows).then(sampler.sample_rows(steps_per_iteration, steering))
     winners = sampler.scores.reshape(num_outputs, width).argmax(axis=1) + width * np.arange(num_outputs)
-    return [DrumGrid(history[row], bpm=sampler.bpm) for row in winners]
+    return history.rows(winners).grids(sampler.bpm)

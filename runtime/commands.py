@@ -4,6 +4,7 @@ Runs on onnxruntime alone; TensorFlow is never imported here.
 """
 import dataclasses
 import os
+import sys
 
 from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.grid import STEPS_PER_BAR
@@ -41,7 +42,7 @@ def register(subparsers, benchmarks):
                    help="variations to generate, together in one batch (default 1)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--bars", type=count(1),
-                        help="bars to generate after the primer (each output is the primer plus these bars)")
+                        help="bars to generate after the primer (the primer's last bar is completed first)")
     length.add_argument("--num-steps", "--num_steps", dest="num_steps", type=count(2),
                         help=f"Magenta's length: 16th steps of each output, primer included "
                         f"(default {DEFAULT_NUM_STEPS} = 8 bars)")
@@ -55,6 +56,9 @@ def register(subparsers, benchmarks):
                    default=1, help="beam search: steps between prunings (default 1)")
     p.add_argument("--bpm", "--qpm", dest="bpm", type=bpm,
                    help="tempo in BPM, 20-400 (default: the primer MIDI's, else 120); --qpm is Magenta's name")
+    p.add_argument("--quantize", action="store_true",
+                   help="write every hit exactly on its 16th (default: each hit keeps the model's timing, and a MIDI "
+                   "primer its own)")
     p.add_argument("--output-dir", "--output_dir", dest="output_dir", default="generated",
                    help="folder for the MIDI files (default ./generated)")
     model = p.add_mutually_exclusive_group()
@@ -122,17 +126,22 @@ def _primer(args, note_map):
         primer, dropped = primer_from_midi(args.primer_midi, args.primer_bars, pitches=note_map.inputs)
         if dropped:
             notes = ", ".join(f"{pitch} (x{n})" for pitch, n in sorted(dropped.items()))
-            print(f"primer: left out notes the {note_map.name} note map has no drum for: {notes}")
+            _note(f"primer: left out notes the {note_map.name} note map has no drum for: {notes}")
         return primer
     if args.primer_grid is not None:
         return parse_step_text(args.primer_grid)
     return parse_primer_drums(args.primer_drums or DEFAULT_PRIMER, pitches=note_map.inputs)
 
 
+def _note(text):
+    """A one-line note on stderr: worth knowing, not an error (stdout keeps only the files and their grids)."""
+    print(f"deepbeat generate: note: {text}", file=sys.stderr)
+
+
 def _new_steps(args, primer):
-    """Steps to generate after the primer: --bars whole bars, or up to --num-steps in all."""
+    """Steps to generate after the primer: to the end of its last bar and --bars more, or up to --num-steps in all."""
     if args.bars is not None:
-        return args.bars * STEPS_PER_BAR
+        return (primer.num_bars + args.bars) * STEPS_PER_BAR - primer.num_steps
     total = args.num_steps or DEFAULT_NUM_STEPS
     if primer.num_steps >= total:
         raise DeepBeatError(
@@ -159,9 +168,12 @@ def _generate(args):
     primer = _primer(args, note_map)
     primer = dataclasses.replace(primer, bpm=args.bpm or primer.bpm)
     new_steps = _new_steps(args, primer)
+    if not args.quantize and not model.encoding.offset_bins:
+        _note(f"{model.path}: a format-{model.metadata.format_version} model without a timing head; "
+              "its hits sit on the grid")
     beats = continue_primer(model, primer, new_steps, steering, num_outputs=args.num_outputs, seed=args.seed,
                             beam=beam)
-    for path, beat in zip(write_beats(beats, args.output_dir, note_map), beats):
+    for path, beat in zip(write_beats(beats, args.output_dir, note_map, micro_timing=not args.quantize), beats):
         print(f"{path}: {beat.num_bars} bars at {beat.bpm:g} BPM, style {steering.style} "
               f"(primer {primer.num_steps} step{'s' * (primer.num_steps != 1)}, then {new_steps} generated)")
         print(beat.to_text())

@@ -46,8 +46,9 @@ def continue_primer(model, primer, new_steps, steering, *, num_outputs=1, seed=N
     return [primer.concat(continuation) for continuation in continuations]
 
 
-def write_beats(beats, folder, note_map, stamp=None):
-    """Write each beat to FOLDER/<date>_<time>_<NN>.mid (Magenta's naming); the paths written.
+def write_beats(beats, folder, note_map, stamp=None, micro_timing=True):
+    """Write each beat to FOLDER/<date>_<time>_<NN>.mid (Magenta's naming); the paths written. With
+    `micro_timing` each hit is placed by its offset from the grid, else exactly on its step.
 
     A name already taken gets a suffix (-2, -3, ...): no file is ever overwritten, also when
     two runs write into one folder within the same second.
@@ -58,10 +59,11 @@ def write_beats(beats, folder, note_map, stamp=None):
     except OSError as error:
         raise DeepBeatError(f"output folder {folder}: cannot create ({error.strerror})") from None
     stamp = stamp or time.strftime("%Y-%m-%d_%H%M%S")
-    return [_write_new(beat, folder, f"{stamp}_{number:02d}", note_map) for number, beat in enumerate(beats, start=1)]
+    return [_write_new(beat, folder, f"{stamp}_{number:02d}", note_map, micro_timing)
+            for number, beat in enumerate(beats, start=1)]
 
 
-def _write_new(beat, folder, stem, note_map):
+def _write_new(beat, folder, stem, note_map, micro_timing):
     """Write a beat under the first free name STEM.mid, STEM-2.mid, ... (created exclusively)."""
     for attempt in range(1, 10_000):
         path = folder / (f"{stem}.mid" if attempt == 1 else f"{stem}-{attempt}.mid")
@@ -72,6 +74,6 @@ def _write_new(beat, folder, stem, note_map):
         except OSError as error:
             raise DeepBeatError(f"{path}: cannot write ({error.strerror})") from None
         os.close(descriptor)
-        write_midi(beat, path, note_map=note_map)
+        write_midi(beat, path, note_map=note_map, micro_timing=micro_timing)
         return path
     raise DeepBeatError(f"{folder}: no free name for {stem}.mid")

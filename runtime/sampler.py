@@ -1,18 +1,20 @@
 """DrumSampler: continues a drum grid by sampling a step model, several variations at once.
 
 All variations advance together, one batched model call per step. Steps are drawn from
-the class logits (temperature, optional top-k / top-p), the velocity of each hit from the
-velocity head's bins; drawn steps are fed back. How to sample (a Steering) is given with
-every call, so the caller alone owns it. No TensorFlow here.
+the class logits (temperature, optional top-k / top-p); each hit's velocity from the velocity
+head's bins and, with a timing head, its offset from the offset head's bins, each placed at a
+random point inside its bin (dither) so that velocities and timing take every value, not only
+bin centres; drawn steps are fed back. How to sample (a Steering) is given with every call, so
+the caller alone owns it. No TensorFlow here.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-from deepbeat.encoding import NUM_STEP_CLASSES, next_position
+from deepbeat.encoding import BEAT, FILL, NUM_STEP_CLASSES, next_position
 from deepbeat.errors import DeepBeatError, PrimerError
-from deepbeat.grid import DrumGrid
+from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.tempo import DEFAULT_BPM
 
 from .steering import SettingError
@@ -22,21 +24,39 @@ _NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one b
 
 @dataclass(frozen=True)
 class SamplerSnapshot:
-    """An opaque copy of a sampler's progress: state, position, pending logits, scores, random state."""
+    """An opaque copy of a sampler's progress: state, position, pending outputs, scores, random state."""
 
     state: tuple
     position: int
-    class_logits: np.ndarray
-    velocity_logits: np.ndarray
+    outputs: object
     scores: np.ndarray
     rng_state: dict
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Sampled steps of every row: velocities and offsets [rows, steps, 9]."""
+
+    velocities: np.ndarray
+    offsets: np.ndarray
+
+    def rows(self, rows):
+        return Draws(self.velocities[rows], self.offsets[rows])
+
+    def then(self, later):
+        """These steps followed by `later`'s."""
+        return Draws(np.concatenate([self.velocities, later.velocities], 1),
+                     np.concatenate([self.offsets, later.offsets], 1))
+
+    def grids(self, bpm):
+        return [DrumGrid(v, o, bpm=bpm) for v, o in zip(self.velocities, self.offsets)]
 
 
 class DrumSampler:
     """Samples `num_outputs` continuations of a primer from a step model (see StepModel).
 
-    Positions count from the primer's first step, assumed on a bar line. The tempo is the
-    primer's (or the one given to `sample`).
+    Positions count from the primer's first step, assumed on a bar line; bar numbers (for
+    fills) count from there too. The tempo is the primer's (or the one given to `sample`).
     """
 
     def __init__(self, model, *, num_outputs=1, seed=None):
@@ -53,12 +73,17 @@ class DrumSampler:
         self._position_table = self.encoding.position_features(np.arange(self.encoding.position_period))
         self._state = None
         self._position = 0
-        self._class_logits = self._velocity_logits = None
+        self._outputs = None
 
     @property
     def position(self):
         """The position of the next step, counted from the primer's first step."""
         return self._position
+
+    @property
+    def timing(self):
+        """Whether the model has a timing head (format 2): sampled steps carry offsets."""
+        return bool(self.encoding.offset_bins)
 
     def style_id(self, steering):
         """The model's index of the steering's style; SettingError when the model does not know it."""
@@ -87,40 +112,43 @@ class DrumSampler:
         """One DrumGrid of `num_steps` sampled steps per output; the steps are fed back."""
         if bpm is not None:
             self.bpm = bpm
-        return [DrumGrid(rows, bpm=self.bpm) for rows in self.sample_rows(num_steps, steering)]
+        return self.sample_rows(num_steps, steering).grids(self.bpm)
 
     def snapshot(self):
         """An opaque copy of the progress so far, for `restore`."""
-        return SamplerSnapshot(
-            self._state, self._position, self._class_logits, self._velocity_logits,
-            self.scores.copy(), self._rng.bit_generator.state,
-        )
+        return SamplerSnapshot(self._state, self._position, self._outputs, self.scores.copy(),
+                               self._rng.bit_generator.state)
 
     def restore(self, snapshot):
         """Return to the progress saved in `snapshot`."""
         # Arrays are never changed in place (each step makes new ones), so sharing them is safe.
-        self._state, self._position = snapshot.state, snapshot.position
-        self._class_logits, self._velocity_logits = snapshot.class_logits, snapshot.velocity_logits
+        self._state, self._position, self._outputs = snapshot.state, snapshot.position, snapshot.outputs
         self.scores = snapshot.scores.copy()
         self._rng.bit_generator.state = snapshot.rng_state
 
     def _feed(self, grid, steering):
         self.bpm = grid.bpm
         rows = len(self._state[0])
-        for step, velocity in zip(grid.steps, grid.velocities):
-            self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)), steering)
+        for step, velocity, offset in zip(grid.steps, grid.velocities, grid.offsets):
+            self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)),
+                          np.broadcast_to(offset, (rows, NUM_DRUM_CLASSES)), steering)
 
-    def _advance(self, steps, velocities, steering):
+    def _advance(self, steps, velocities, offsets, steering):
         """Run the model on one step per row."""
-        positions, tempo, style = self._features_for(len(steps), self.style_id(steering))
+        rows = len(steps)
+        positions, tempo, style = self._features_for(rows, self.style_id(steering))
+        upcoming = next_position(self._position)
+        label = FILL if steering.fills.is_fill(upcoming // STEPS_PER_BAR) else BEAT
         inputs = {
             "step_class": steps,
             "velocity": self.encoding.velocity_features(velocities),
-            "position": positions[next_position(self._position) % len(positions)],
+            "offset": self.encoding.offset_features(velocities, offsets),
+            "position": positions[upcoming % len(positions)],
             "tempo": tempo,
             "style": style,
+            "label": np.full(rows, self.encoding.label_id(label), np.int32),
         }
-        self._class_logits, self._velocity_logits, self._state = self.model.step(inputs, self._state)
+        self._outputs, self._state = self.model.step(inputs, self._state)
         self._position += 1
 
     def _features_for(self, rows, style_id):
@@ -139,63 +167,78 @@ class DrumSampler:
         return self._constant_features[key]
 
     def sample_rows(self, num_steps, steering):
-        """Sample and feed back `num_steps` steps: velocities [rows, num_steps, 9]."""
-        if self._class_logits is None:
+        """Sample and feed back `num_steps` steps of every row: Draws [rows, num_steps, 9]."""
+        if self._outputs is None:
             raise DeepBeatError("nothing to continue: prime or feed the sampler with at least one step first")
-        rows = len(self._class_logits)
+        rows = len(self._outputs.class_logits)
         velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
-        for t, noise in enumerate(self._gumbel_noise(num_steps, rows)):
-            steps, velocities[:, t] = self._draw(steering, *noise)
-            self._advance(steps, velocities[:, t], steering)
-        return velocities
+        offsets = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.float32)
+        for t, noise in enumerate(self._noise(num_steps, rows)):
+            steps, velocities[:, t], offsets[:, t] = self._draw(steering, noise)
+            self._advance(steps, velocities[:, t], offsets[:, t], steering)
+        return Draws(velocities, offsets)
 
-    def _gumbel_noise(self, num_steps, rows):
-        """Per step, Gumbel noise for the class logits [rows, 512] and the velocity logits [rows, 9, bins].
+    def _noise(self, num_steps, rows):
+        """Per step, the random numbers of one draw: Gumbel noise for the class logits [rows, 512] and
+        for each per-hit head [rows, 9, bins], and where inside its bin each hit lands [rows, 9] per head.
 
-        Drawn a block of steps at a time: one generator call instead of one per step.
-        The stream does not depend on how steps are split between calls (draws run
-        step-major), so a seed gives the same beat whatever the call pattern.
+        Drawn a block of steps at a time: one generator call instead of one per step. The stream
+        does not depend on how steps are split between calls (draws run step-major), so a seed gives
+        the same beat whatever the call pattern.
         """
-        bins = self.encoding.velocity_bins
+        heads = [self.encoding.velocity_bins] + [self.encoding.offset_bins] * self.timing
+        widths = [NUM_STEP_CLASSES] + [NUM_DRUM_CLASSES * bins for bins in heads] + [NUM_DRUM_CLASSES] * len(heads)
+        bounds = np.cumsum([0] + widths)
         for start in range(0, num_steps, _NOISE_BLOCK_STEPS):
-            uniform = self._rng.random((min(_NOISE_BLOCK_STEPS, num_steps - start), rows,
-                                        NUM_STEP_CLASSES + NUM_DRUM_CLASSES * bins), np.float32)
+            uniform = self._rng.random((min(_NOISE_BLOCK_STEPS, num_steps - start), rows, bounds[-1]), np.float32)
             # float32 is plenty: its noise lies in [-2.8, 16.6], which only rules out values e^-19
             # less likely than the likeliest; u = 0 (p = 2^-24) gives -inf, a value not drawn.
             with np.errstate(divide="ignore"):
-                gumbel = -np.log(-np.log(uniform))
-            yield from zip(gumbel[..., :NUM_STEP_CLASSES],
-                           gumbel[..., NUM_STEP_CLASSES:].reshape(len(gumbel), rows, NUM_DRUM_CLASSES, bins))
+                gumbel = -np.log(-np.log(uniform[..., : bounds[1 + len(heads)]]))
+            for t in range(len(uniform)):
+                parts = [gumbel[t, :, : bounds[1]]]
+                parts += [gumbel[t, :, bounds[i + 1]: bounds[i + 2]].reshape(rows, NUM_DRUM_CLASSES, bins)
+                          for i, bins in enumerate(heads)]
+                parts += [uniform[t, :, bounds[i]: bounds[i + 1]] for i in range(1 + len(heads), len(widths))]
+                yield parts
 
-    def _draw(self, steering, class_noise, velocity_noise):
-        """One step per row from the pending logits, with its velocities; adds to the scores.
+    def _draw(self, steering, noise):
+        """One step per row from the pending outputs, with its velocities and offsets; adds to the scores.
 
-        Gumbel-max: argmax(logits / temperature + Gumbel noise) is a draw from the
-        softmax, without normalising it (temperature 0: the noise is left out).
+        Gumbel-max: argmax(logits / temperature + Gumbel noise) is a draw from the softmax, without
+        normalising it. Temperature 0 takes the likeliest of everything and each bin's centre.
         """
         temperature = steering.temperature
         greedy = temperature == 0
-        shifted = self._class_logits - self._class_logits.max(axis=1, keepdims=True)
-        velocity = self._velocity_logits
+        outputs = self._outputs
+        shifted = outputs.class_logits - outputs.class_logits.max(axis=1, keepdims=True)
+        heads = [outputs.velocity_logits] + [outputs.offset_logits] * self.timing
         if not greedy and temperature != 1:
             shifted *= 1.0 / temperature
-            velocity = velocity * (1.0 / temperature)
+            heads = [logits * (1.0 / temperature) for logits in heads]
+        class_noise, head_noise, within = noise[0], noise[1:1 + len(heads)], noise[1 + len(heads):]
         if greedy:
-            steps, bins = shifted.argmax(axis=1), velocity.argmax(axis=-1)
+            steps = shifted.argmax(axis=1)
+            bins = [logits.argmax(axis=-1) for logits in heads]
+            within = [0.5] * len(heads)
         else:
             candidates = shifted
             if steering.top_k or steering.top_p < 1:
                 kept = _top_p(_top_k(np.exp(shifted), steering.top_k), steering.top_p)
                 candidates = np.where(kept > 0, shifted, -np.inf)
-            steps, bins = (candidates + class_noise).argmax(axis=1), (velocity + velocity_noise).argmax(axis=-1)
+            steps = (candidates + class_noise).argmax(axis=1)
+            bins = [(logits + gumbel).argmax(axis=-1) for logits, gumbel in zip(heads, head_noise)]
         # log-softmax of the drawn step (the full tempered distribution, before top-k / top-p)
         self.scores = self.scores + shifted[np.arange(len(steps)), steps] - np.log(np.exp(shifted).sum(axis=1))
-        return steps.astype(np.int32), self.encoding.hit_velocities(steps, bins)
+        velocities = self.encoding.hit_velocities(steps, bins[0], within[0])
+        offsets = (np.where(velocities > 0, self.encoding.bin_offset(bins[1], within[1]), 0.0) if self.timing
+                   else np.zeros(velocities.shape, np.float32))
+        return steps.astype(np.int32), velocities, offsets.astype(np.float32)
 
     def reorder(self, rows):
         """Row i continues as old row rows[i] (copies rows for priming and beam search)."""
         self._state = tuple(s[rows] for s in self._state)
-        self._class_logits, self._velocity_logits = self._class_logits[rows], self._velocity_logits[rows]
+        self._outputs = self._outputs.rows(rows)
         self.scores = self.scores[rows]
 
 

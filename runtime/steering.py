@@ -48,17 +48,51 @@ class Range:
 
 
 TEMPERATURE = Range("temperature", 0.0, 2.0, 1.0)  # 0: always the likeliest step
+PHRASE_BARS = 4  # a phrase, as GMD's drummers play them and the position counter's two high bits count
+
+
+@dataclass(frozen=True)
+class FillPlan:
+    """Which bars ask the model for a fill: the last of every `every` bars (0: none).
+
+    Bars count from the primer's first bar (offline) or from song start (live).
+    """
+
+    every: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 0 or self.every == 1:
+            raise SettingError(f"fills every {self.every!r} bars; expected 0 (off) or 2 bars or more")
+
+    def is_fill(self, bar):
+        return self.every > 0 and bar % self.every == self.every - 1
+
+    @classmethod
+    def parse(cls, text):
+        """"off", "phrase" (the last bar of each 4-bar phrase) or "every:N"."""
+        if text == "off":
+            return cls(0)
+        if text == "phrase":
+            return cls(PHRASE_BARS)
+        name, colon, count = text.partition(":")
+        if name == "every" and colon and count.isdigit():
+            return cls(int(count))
+        raise SettingError(f"fills {text!r}: expected off, phrase or every:N (a fill every N bars)")
+
+    def __str__(self):
+        return "off" if not self.every else "phrase" if self.every == PHRASE_BARS else f"every:{self.every}"
 TOP_P = Range("top-p", 0.0, 1.0, 1.0, above_low=True)  # nucleus sampling: at 0 no step would be kept
 
 
 @dataclass(frozen=True)
 class Steering:
-    """How to sample: temperature, top-k / top-p truncation and the style to condition on."""
+    """How to sample: temperature, top-k / top-p truncation, the style to condition on, and where fills go."""
 
     temperature: float = TEMPERATURE.default
     top_k: int = 0  # 0: all steps
     top_p: float = TOP_P.default
     style: str = ANY_STYLE
+    fills: FillPlan = FillPlan()
 
     def __post_init__(self):
         object.__setattr__(self, "temperature", TEMPERATURE.check(self.temperature))

@@ -19,7 +19,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deepbeat"))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GMD_FIXTURE = FIXTURES / "gmd"
-TINY_MODEL = FIXTURES / "tiny_model.onnx"  # an untrained runtime test model, see fixtures/README-models.md
+# untrained runtime test models of model formats 1 and 2, see fixtures/README-models.md
+TINY_MODEL, TINY_MODEL_V2 = FIXTURES / "tiny_model.onnx", FIXTURES / "tiny_model_v2.onnx"
 # CI clones the repository with ../shared beside it; tests using it skip when it is absent.
 SHARED_GROOVE = REPO_ROOT.parent / "shared" / "data" / "groove"
 

@@ -8,12 +8,12 @@ onnx = pytest.importorskip("onnx")
 
 from deepbeat.cli import main  # noqa: E402
 from deepbeat.dataset import Sequence, save_split  # noqa: E402
-from deepbeat.encoding import StepEncoding  # noqa: E402
 from deepbeat.errors import DeepBeatError  # noqa: E402
 from deepbeat.export import exporter  # noqa: E402
 from deepbeat.export.parity import PARITY_SEQUENCES, PARITY_TOLERANCE  # noqa: E402
 from deepbeat.grid import DrumGrid  # noqa: E402
 from deepbeat.runtime.stepmodel import StepModel  # noqa: E402
+from deepbeat.training.examples import encoding_of  # noqa: E402
 from deepbeat.training.hparams import HParams  # noqa: E402
 from deepbeat.training.runs import load_trained, save_trained  # noqa: E402
 
@@ -35,7 +35,7 @@ def make_trained(folder, name, seed):
     # and amplifies float32 rounding past the parity limit within 256 steps).
     model.set_weights([w * 2 for w in model.get_weights()])
     path = folder / f"{name}.weights.h5"
-    save_trained(model, hparams, StepEncoding(styles=STYLES), {"data_summary": SUMMARY, "eval": EVAL}, path)
+    save_trained(model, hparams, encoding_of(hparams, STYLES), {"data_summary": SUMMARY, "eval": EVAL}, path)
     return path
 
 
@@ -63,10 +63,11 @@ def test_export_writes_a_checked_single_step_graph(exported):
     onnx.checker.check_model(proto)
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
     inputs = {i.name: i for i in proto.graph.input}
-    features = {"step_class", "velocity", "position", "style"}
-    assert set(inputs) >= features | {"lstm_0_h", "lstm_0_c", "lstm_1_h", "lstm_1_c"}
-    assert {o.name for o in proto.graph.output} == {
-        "class_logits", "velocity_logits", "lstm_0_h_next", "lstm_0_c_next", "lstm_1_h_next", "lstm_1_c_next"}
+    features = {"step_class", "velocity", "offset", "position", "tempo", "style", "label"}
+    states = {"lstm_0_h", "lstm_0_c", "lstm_1_h", "lstm_1_c", "history", "attention_keys", "attention_values"}
+    assert set(inputs) == features | states
+    assert {o.name for o in proto.graph.output} == {"class_logits", "velocity_logits", "offset_logits"} | {
+        f"{state}_next" for state in states}
     batch = inputs["lstm_0_h"].type.tensor_type.shape.dim[0]
     assert not batch.HasField("dim_value")  # dynamic batch dimension
 
@@ -83,7 +84,10 @@ def test_metadata_round_trip(exported, weights):
     assert model.info["hparams"] == trained.hparams.to_dict()
     assert model.info["data_summary"] == SUMMARY and model.info["eval"] == EVAL
     assert [(s.name, s.size) for s in model.metadata.states] == [
-        ("lstm_0_h", 16), ("lstm_0_c", 16), ("lstm_1_h", 16), ("lstm_1_c", 16)]
+        ("lstm_0_h", 16), ("lstm_0_c", 16), ("lstm_1_h", 16), ("lstm_1_c", 16), ("history", 32),
+        ("attention_keys", 32 * 64), ("attention_values", 32 * 64)]
+    assert model.metadata.format_version == 2 and model.encoding.offset_bins == 16
+    assert model.encoding.labels == ("beat", "fill")
     props = {p.key for p in onnx.load(exported[2]).metadata_props}
     assert {"deepbeat.format_version", "deepbeat.drum_classes", "deepbeat.pitch_tables", "deepbeat.steps_per_quarter",
             "deepbeat.counter_bits", "deepbeat.styles", "deepbeat.states"} <= props
@@ -132,10 +136,31 @@ def test_deeper_model_without_tempo(tmp_path):
 
     keras.utils.set_random_seed(3)
     hparams = HParams().parse("rnn_layer_sizes=[8,12,16],embedding_size=4,style_embedding_size=3,use_tempo=false")
-    trained = TrainedModel(build_model(hparams, 2), hparams, StepEncoding(styles=("any", "rock")), {})
+    trained = TrainedModel(build_model(hparams, 2), hparams, encoding_of(hparams, ("any", "rock")), {})
     report = exporter.export(trained, tmp_path / "deep.onnx")
     assert report.passed and report.max_diff > 0
-    assert [s.size for s in StepModel.load(tmp_path / "deep.onnx").metadata.states] == [8, 8, 12, 12, 16, 16]
+    states = StepModel.load(tmp_path / "deep.onnx").metadata.states
+    assert [(s.name, s.size) for s in states] == [
+        ("lstm_0_h", 8), ("lstm_0_c", 8), ("lstm_1_h", 12), ("lstm_1_c", 12), ("lstm_2_h", 16), ("lstm_2_c", 16),
+        ("history", 32), ("attention_keys", 32 * 64), ("attention_values", 32 * 64)]
+
+
+@pytest.mark.parametrize("parts", ["attn_length=0", "lookback_distances=[]", "lookback_distances=[4,16,48]",
+                                   "offset_bins=0,use_labels=false", "condition_every_layer=false",
+                                   "attn_length=0,lookback_distances=[],offset_bins=0,use_labels=false,"
+                                   "condition_every_layer=false"])
+def test_each_model_part_streams_with_parity(tmp_path, parts):
+    """Each part of model 2 on and off, down to the format-1 layout: the streaming graph matches Keras."""
+    import keras
+
+    from deepbeat.training.model import build_model
+    from deepbeat.training.runs import TrainedModel
+
+    keras.utils.set_random_seed(5)
+    hparams = HParams().parse(f"rnn_layer_sizes=[12,8],embedding_size=6,attn_size=8,{parts}")
+    trained = TrainedModel(build_model(hparams, 3), hparams, encoding_of(hparams, STYLES), {})
+    report = exporter.export(trained, tmp_path / "part.onnx")
+    assert report.passed and report.max_diff > 0
 
 
 def test_unwritable_output_is_one_line(weights, tmp_path, capsys):

@@ -10,10 +10,10 @@ from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import DrumGrid
 from deepbeat.runtime.beam import beam_search
 from deepbeat.runtime.sampler import DrumSampler
-from deepbeat.runtime.steering import Steering
-from deepbeat.runtime.stepmodel import StepModel
+from deepbeat.runtime.steering import FillPlan, Steering
+from deepbeat.runtime.stepmodel import StepModel, StepOutputs
 
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, TINY_MODEL_V2
 
 BACKBEAT = DrumGrid.from_steps([0b101, 0, 0b100, 0, 0b110, 0, 0b100, 0] * 2)  # kick/snare/hat, one bar
 PLAIN, GREEDY = Steering(), Steering(temperature=0)
@@ -34,9 +34,9 @@ def log_likelihood(model, primer, continuation, style="any"):
     inputs = model.encoding.inputs(grid.steps, grid.velocities, 0, model.encoding.style_id(style), grid.bpm)
     state, total = model.initial_state(1), 0.0
     for t in range(grid.num_steps - 1):
-        logits, _, state = model.step({k: v[t:t + 1] for k, v in inputs.items()}, state)
+        outputs, state = model.step({k: v[t:t + 1] for k, v in inputs.items()}, state)
         if t + 1 >= primer.num_steps:
-            logits = logits[0].astype(np.float64)
+            logits = outputs.class_logits[0].astype(np.float64)
             total += logits[grid.steps[t + 1]] - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
     return total
 
@@ -48,9 +48,37 @@ def test_sample_shapes_tempo_and_velocities(model):
     grids = sampler.sample(32, hiphop)
     assert len(grids) == 3 and all(g.num_steps == 32 and g.bpm == 93.0 for g in grids)
     hits = velocities(grids)
-    allowed = set(model.encoding.bin_velocity(np.arange(model.encoding.velocity_bins)).tolist())
-    assert hits.any() and set(hits[hits > 0].tolist()) <= allowed
+    assert hits.any() and hits.max() <= 127
+    # each hit lands anywhere inside its drawn velocity bin (dither), not only on the bin centres
+    assert len(np.unique(hits[hits > 0])) > 2 * model.encoding.velocity_bins
     assert sampler.position == BACKBEAT.num_steps + 32
+    assert not np.stack([g.offsets for g in grids]).any()  # a format-1 model has no timing head: on the grid
+
+
+def test_greedy_hits_sit_on_bin_centres(model):
+    sampler = DrumSampler(model)
+    sampler.prime(BACKBEAT, GREEDY)
+    hits = velocities(sampler.sample(32, GREEDY))
+    centres = set(model.encoding.bin_velocity(np.arange(model.encoding.velocity_bins)).tolist())
+    assert hits.any() and set(hits[hits > 0].tolist()) <= centres
+
+
+def test_a_timing_head_places_each_hit_inside_its_offset_bin():
+    model = StepModel.load(TINY_MODEL_V2)
+    sampler = DrumSampler(model, num_outputs=8, seed=3)
+    primer = DrumGrid(BACKBEAT.velocities, np.where(BACKBEAT.velocities > 0, -0.2, 0.0))
+    sampler.prime(primer, PLAIN)
+    grids = sampler.sample(32, PLAIN)
+    hits = velocities(grids) > 0
+    offsets = np.stack([g.offsets for g in grids])
+    assert hits.any() and not offsets[~hits].any()
+    assert (offsets[hits] >= -0.5).all() and (offsets[hits] < 0.5).all()
+    assert len(np.unique(offsets[hits])) > model.encoding.offset_bins  # dithered inside the bins
+    greedy = DrumSampler(model)
+    greedy.prime(primer, GREEDY)
+    grid = greedy.sample(32, GREEDY)[0]
+    centres = model.encoding.bin_offset(np.arange(model.encoding.offset_bins))
+    assert np.isin(grid.offsets[grid.velocities > 0], centres).all()
 
 
 def test_seed_reproduces_and_outputs_vary(model):
@@ -76,20 +104,24 @@ def test_seed_stream_does_not_depend_on_the_call_pattern(model):
 
 
 class FixedLogits:
-    """A step model (StepModel's interface) whose logits are always the given ones."""
+    """A step model (StepModel's interface) whose logits are always the given ones; it keeps the inputs it saw."""
 
     def __init__(self, encoding, class_probability, velocity_probability):
         self.encoding = encoding
         self.class_logits = np.log(np.maximum(class_probability, 1e-30)).astype(np.float32)
         self.velocity_logits = np.log(velocity_probability).astype(np.float32)
+        self.seen = []
 
     def initial_state(self, batch=1):
         return (np.zeros((batch, 1), np.float32),)
 
     def step(self, inputs, state):
+        self.seen.append(inputs)
         rows = len(inputs["step_class"])
-        return (np.tile(self.class_logits, (rows, 1)),
-                np.tile(self.velocity_logits, (rows, NUM_DRUM_CLASSES, 1)), state)
+        timing = np.zeros((rows, NUM_DRUM_CLASSES, self.encoding.offset_bins), np.float32)
+        return StepOutputs(np.tile(self.class_logits, (rows, 1)),
+                           np.tile(self.velocity_logits, (rows, NUM_DRUM_CLASSES, 1)),
+                           timing if self.encoding.offset_bins else None), state
 
 
 def test_draws_follow_the_tempered_distribution(model):
@@ -115,9 +147,23 @@ def test_draws_follow_the_tempered_distribution(model):
     np.testing.assert_allclose(observed, tempered(step_probability), atol=slack)
     kicks = velocities(grids)[:, 0, 0]
     kicks = kicks[kicks > 0]
-    bin_velocities = model.encoding.bin_velocity(np.arange(bins))
-    np.testing.assert_allclose((kicks[:, None] == bin_velocities).mean(axis=0), tempered(velocity_probability),
+    drawn_bins = model.encoding.velocity_bin(kicks)  # dither keeps each velocity inside its bin
+    np.testing.assert_allclose(np.bincount(drawn_bins, minlength=bins) / len(kicks), tempered(velocity_probability),
                                atol=slack * 1.5)  # kicks are 80% of the draws
+
+
+def test_fills_ask_for_the_fill_label_on_their_bars():
+    """With fills every 2 bars, the steps whose next position falls in bars 1, 3, ... carry the fill label."""
+    encoding = StepModel.load(TINY_MODEL_V2).encoding
+    fake = FixedLogits(encoding, np.full(NUM_STEP_CLASSES, 1.0 / NUM_STEP_CLASSES), np.ones(encoding.velocity_bins))
+    sampler = DrumSampler(fake, seed=1)
+    steering = Steering(fills=FillPlan.parse("every:2"))
+    sampler.prime(BACKBEAT, steering)
+    sampler.sample(48, steering)
+    labels = [int(inputs["label"][0]) for inputs in fake.seen]
+    fill = encoding.label_id("fill")
+    expected = [fill if (position + 1) // 16 % 2 == 1 else encoding.label_id("beat") for position in range(64)]
+    assert labels == expected and fill in labels
 
 
 def test_greedy_batch_matches_single(model):

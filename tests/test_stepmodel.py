@@ -9,76 +9,98 @@ from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.modelmeta import FORMAT_VERSION, PREFIX, ModelMetadata
 from deepbeat.runtime.stepmodel import StepModel, default_model_path
 
-from conftest import REPO_ROOT, TINY_MODEL
+from conftest import REPO_ROOT, TINY_MODEL, TINY_MODEL_V2
 
 
-@pytest.fixture(scope="module")
-def model():
-    return StepModel.load(TINY_MODEL)
+@pytest.fixture(scope="module", params=[TINY_MODEL, TINY_MODEL_V2], ids=["format-1", "format-2"])
+def model(request):
+    return StepModel.load(request.param)
 
 
-def step_inputs(model, steps, position=0, style="any"):
-    """One step's features for each row of `steps` (velocity 100 on every hit)."""
+def step_inputs(model, steps, position=0, style="any", label=0):
+    """One step's features for each row of `steps` (velocity 100 and offset -0.1 on every hit)."""
     encoding = model.encoding
-    rows = [encoding.inputs([s], [[100 if s >> d & 1 else 0 for d in range(9)]], position, encoding.style_id(style))
-            for s in steps]
+    rows = [encoding.inputs([s], [[100 if s >> d & 1 else 0 for d in range(9)]], position, encoding.style_id(style),
+                            offsets=np.full((1, 9), -0.1), label_ids=label) for s in steps]
     return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
 
 
 def test_metadata_describes_the_model(model):
     assert model.encoding.styles[0] == "any" and "hiphop" in model.encoding.styles
     assert model.info["hparams"]["rnn_layer_sizes"] == [32, 32]
-    assert model.info["data_summary"]["splits"]["test"]["sequences"] > 0
-    assert [s.name for s in model.metadata.states] == ["lstm_0_h", "lstm_0_c", "lstm_1_h", "lstm_1_c"]
-    assert [s.size for s in model.metadata.states] == [32, 32, 32, 32]
+    lstm = ["lstm_0_h", "lstm_0_c", "lstm_1_h", "lstm_1_c"]
+    if model.metadata.format_version == 1:
+        assert [s.name for s in model.metadata.states] == lstm and model.encoding.offset_bins == 0
+        assert model.info["data_summary"]["splits"]["test"]["sequences"] > 0
+    else:
+        assert [s.name for s in model.metadata.states] == lstm + ["history", "attention_keys", "attention_values"]
+        assert model.encoding.offset_bins == 16 and model.encoding.labels == ("beat", "fill")
 
 
 def test_threads_are_a_load_option(model):
     """One thread unless asked (the real-time bridge's setting); more give the same logits."""
     options = model.session.get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
-    two = StepModel.load(TINY_MODEL, threads=2)
+    two = StepModel.load(model.path, threads=2)
     assert two.session.get_session_options().intra_op_num_threads == 2
     inputs = step_inputs(model, [1, 5, 0])
-    for one_thread, two_threads in zip(model.step(inputs, model.initial_state(3))[:2],
-                                       two.step(inputs, two.initial_state(3))[:2]):
-        np.testing.assert_allclose(one_thread, two_threads, atol=1e-6)
+    one_thread, two_threads = model.step(inputs, model.initial_state(3))[0], two.step(inputs, two.initial_state(3))[0]
+    np.testing.assert_allclose(one_thread.class_logits, two_threads.class_logits, atol=1e-6)
+    np.testing.assert_allclose(one_thread.velocity_logits, two_threads.velocity_logits, atol=1e-6)
     with pytest.raises(DeepBeatError, match="0 model threads asked for"):
-        StepModel.load(TINY_MODEL, threads=0)
+        StepModel.load(model.path, threads=0)
 
 
 def test_step_shapes_and_state(model):
     state = model.initial_state(3)
-    assert all(s.shape == (3, 32) and not s.any() for s in state)
-    class_logits, velocity_logits, new_state = model.step(step_inputs(model, [1, 5, 0]), state)
-    assert class_logits.shape == (3, 512)
-    assert velocity_logits.shape == (3, 9, model.encoding.velocity_bins)
-    assert len(new_state) == 4 and all(s.shape == (3, 32) for s in new_state)
-    assert np.isfinite(class_logits).all() and any(s.any() for s in new_state)
+    assert all(s.shape == (3, t.size) and not s.any() for s, t in zip(state, model.metadata.states))
+    outputs, new_state = model.step(step_inputs(model, [1, 5, 0]), state)
+    assert outputs.class_logits.shape == (3, 512)
+    assert outputs.velocity_logits.shape == (3, 9, model.encoding.velocity_bins)
+    if model.encoding.offset_bins:
+        assert outputs.offset_logits.shape == (3, 9, model.encoding.offset_bins)
+    else:
+        assert outputs.offset_logits is None
+    assert [s.shape for s in new_state] == [s.shape for s in state]
+    assert np.isfinite(outputs.class_logits).all() and any(s.any() for s in new_state)
 
 
 def test_rows_of_a_batch_are_independent(model):
     """A batched step gives each row what a batch of one would."""
     steps = [1, 5, 0, 511]
-    batched = model.step(step_inputs(model, steps, position=3, style="funk"), model.initial_state(4))
+    batched, _ = model.step(step_inputs(model, steps, position=3, style="funk"), model.initial_state(4))
     for row, step in enumerate(steps):
-        single = model.step(step_inputs(model, [step], position=3, style="funk"), model.initial_state(1))
-        np.testing.assert_allclose(batched[0][row], single[0][0], atol=1e-5)
-        np.testing.assert_allclose(batched[1][row], single[1][0], atol=1e-5)
+        single, _ = model.step(step_inputs(model, [step], position=3, style="funk"), model.initial_state(1))
+        np.testing.assert_allclose(batched.class_logits[row], single.class_logits[0], atol=1e-5)
+        np.testing.assert_allclose(batched.velocity_logits[row], single.velocity_logits[0], atol=1e-5)
 
 
 def test_state_carries_history(model):
     inputs = step_inputs(model, [1])
-    first = model.step(inputs, model.initial_state(1))
-    second = model.step(inputs, first[2])
-    assert not np.allclose(first[0], second[0])
+    first, state = model.step(inputs, model.initial_state(1))
+    second, _ = model.step(inputs, state)
+    assert not np.allclose(first.class_logits, second.class_logits)
 
 
 def test_conditioning_inputs_change_the_logits(model):
     state = model.initial_state(1)
-    plain = model.step(step_inputs(model, [1]), state)[0]
-    assert not np.allclose(plain, model.step(step_inputs(model, [1], style="jazz"), state)[0])
-    assert not np.allclose(plain, model.step(step_inputs(model, [1], position=7), state)[0])
+    plain = model.step(step_inputs(model, [1]), state)[0].class_logits
+    assert not np.allclose(plain, model.step(step_inputs(model, [1], style="jazz"), state)[0].class_logits)
+    assert not np.allclose(plain, model.step(step_inputs(model, [1], position=7), state)[0].class_logits)
+    if model.encoding.labels:
+        fill = model.encoding.label_id("fill")
+        assert not np.allclose(plain, model.step(step_inputs(model, [1], label=fill), state)[0].class_logits)
+
+
+def test_lookback_repeats_make_a_repeated_bar_differ_from_a_fresh_one():
+    """Format 2 streams the lookback history: the same step after the same bar differs from after silence."""
+    model = StepModel.load(TINY_MODEL_V2)
+    bar = [1, 0, 4, 0, 2, 0, 4, 0] * 2
+    state = model.initial_state(1)
+    for position, step in enumerate(bar):
+        _, state = model.step(step_inputs(model, [step], position), state)
+    history = dict(zip((s.name for s in model.metadata.states), state))["history"]
+    assert history[0, -16:].tolist() == [s + 1 for s in bar]  # ids of the last steps, 0 = none
 
 
 def test_default_path_is_package_data():
@@ -86,10 +108,10 @@ def test_default_path_is_package_data():
     assert path.name == "default.onnx" and path.parent.name == "models"
 
 
-def _with_props(tmp_path, change):
-    """A copy of the tiny model with its metadata_props edited by `change(dict)`."""
+def _with_props(tmp_path, change, source=TINY_MODEL):
+    """A copy of a tiny model with its metadata_props edited by `change(dict)`."""
     onnx = pytest.importorskip("onnx")
-    proto = onnx.load(TINY_MODEL)
+    proto = onnx.load(source)
     props = {p.key: p.value for p in proto.metadata_props}
     change(props)
     del proto.metadata_props[:]
@@ -161,3 +183,34 @@ def test_the_shipped_model_and_benchmark_results_name_no_machine_folders():
     found = {name: ABSOLUTE_PATH.search(text) for name, text in texts.items()}
     assert {name: match.group(0) for name, match in found.items() if match} == {}
     assert ABSOLUTE_PATH.search('"data_dir": "/tmp/gmd"') and not ABSOLUTE_PATH.search("4/4 and hiphop/groove3")
+
+
+def _edit_encoding(field, value):
+    def change(props):
+        encoding = json.loads(props[PREFIX + "encoding"])
+        encoding[field] = value(encoding[field]) if callable(value) else value
+        props[PREFIX + "encoding"] = json.dumps(encoding)
+        for name in ("counter_bits", "styles"):  # keep the top-level copies in step, as a careful editor would
+            props[PREFIX + name] = json.dumps(encoding[name])
+    return change
+
+
+@pytest.mark.parametrize("source", [TINY_MODEL, TINY_MODEL_V2], ids=["format-1", "format-2"])
+@pytest.mark.parametrize("edit, fragments", [
+    (_edit_encoding("counter_bits", 7), ["'counter_bits'", "takes 6"]),
+    (_edit_encoding("counter_bits", 40), ["'counter_bits'", "takes 6"]),  # once asked for an 8 TiB table
+    (_edit_encoding("velocity_bins", 12), ["'velocity_bins'"]),
+    (_edit_encoding("styles", lambda styles: styles + ["polka"]), ["'styles'", "does not fit the graph"]),
+    (lambda props: props.update({PREFIX + "states": "[]"}), ["'states'", "lists no state tensors"]),
+    (lambda props: props.update({PREFIX + "counter_bits": "5"}), ["'counter_bits' is 5"]),
+], ids=["counter_bits-7", "counter_bits-40", "velocity_bins", "extra-style", "empty-states", "top-level-copy"])
+def test_edited_metadata_is_refused_at_load_naming_the_field(tmp_path, source, edit, fragments):
+    """Metadata that does not fit the graph is one line naming the file and the field, before any step runs."""
+    _expect_one_line_error(_with_props(tmp_path, edit, source), *fragments)
+
+
+def test_edited_timing_and_labels_are_refused_at_load(tmp_path):
+    _expect_one_line_error(_with_props(tmp_path, _edit_encoding("offset_bins", 8), TINY_MODEL_V2), "'offset_bins'")
+    _expect_one_line_error(_with_props(tmp_path, _edit_encoding("offset_bins", 0), TINY_MODEL_V2), "offset")
+    _expect_one_line_error(_with_props(tmp_path, _edit_encoding("labels", ["beat", "fill", "break"]), TINY_MODEL_V2),
+                           "does not fit the graph")

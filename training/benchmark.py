@@ -20,6 +20,7 @@ from deepbeat.paths import portable
 
 from .examples import encode_sequences, encoding_for, load_sequences, padded_arrays, training_dataset, window_rows
 from .hparams import HParams
+from .losses import head_weights
 
 GOAL_RATIO = 2.0  # issue 3: at least twice the naive model.fit's timesteps/s
 # Both ways are bound by the LSTM arithmetic on a CPU: one-hot input costs ~1.4x the multiply-adds of
@@ -52,7 +53,7 @@ def deepbeat_rate(encoded, hparams, batches):
     strategy = tf.distribute.get_strategy()
     model = build_model(hparams, int(encoded.arrays["style"].max()) + 1)
     optimizer = make_optimizer(hparams)
-    step = make_train_step(model, optimizer, strategy, hparams.velocity_loss_weight)
+    step = make_train_step(model, optimizer, strategy, head_weights(hparams))
     iterator = iter(training_dataset(encoded, hparams, seed=0))
     for _ in range(WARMUP_BATCHES):
         step(iterator)

@@ -3,6 +3,7 @@
 The model runs over whole sequences with its state carried; every baseline predicts exactly
 the same target steps (each step of a sequence but its first) from the steps before it.
 """
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from deepbeat.runtime.steering import Steering
 
 from .baselines import all_baselines, baseline_sums, step_sequences
 from .examples import SEQUENCES_PER_BATCH, encode_sequences, load_sequences, sequence_batches
-from .losses import metrics_from_sums
+from .losses import head_weights, metrics_from_sums
 from .runs import RunDir, config_path, load_trained, read_json, write_json
 
 FOCUS_STYLE = "hiphop"
@@ -37,8 +38,7 @@ def style_groups(sequences):
 
 def hide_style(encoded):
     """The same encoded split with every style set to "any" (id 0)."""
-    arrays = dict(encoded.arrays, style=np.zeros_like(encoded.arrays["style"]))
-    return type(encoded)(arrays, encoded.starts, encoded.styles, encoded.steps_per_bar)
+    return dataclasses.replace(encoded, arrays=dict(encoded.arrays, style=np.zeros_like(encoded.arrays["style"])))
 
 
 def model_metrics(trained, sequences):
@@ -46,7 +46,7 @@ def model_metrics(trained, sequences):
     from .trainer import sequence_sums
 
     encoded = encode_sequences(sequences, trained.encoding)
-    weight = trained.hparams.velocity_loss_weight
+    weight = head_weights(trained.hparams)
     return {
         "model": metrics_from_sums(sequence_sums(trained.model, encoded), weight),
         "model, style any": metrics_from_sums(sequence_sums(trained.model, hide_style(encoded)), weight),
@@ -112,7 +112,7 @@ def generated_velocity_stats(trained, sequences, bars, seed=0):
         steering = Steering(style=encoding.styles[encoding.style_id_or_any(primer.style)])
         sampler = DrumSampler(model, seed=int(rng.integers(2**31)))
         sampler.prime(primer.grid.slice(0, STEPS_PER_BAR), steering)
-        generated.append(sampler.sample_rows(new_steps, steering).reshape(-1, len(DRUM_CLASSES)))
+        generated.append(sampler.sample_rows(new_steps, steering).velocities.reshape(-1, len(DRUM_CLASSES)))
     generated = np.concatenate(generated).astype(np.float64)
     data = np.concatenate([s.grid.velocities for s in sequences]).astype(np.float64)
     return {

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbeat.dataset import load_split
-from deepbeat.encoding import ANY_STYLE, FEATURES, StepEncoding
+from deepbeat.encoding import ANY_STYLE, FEATURES, SECTION_LABELS, StepEncoding
 from deepbeat.errors import DatasetError
 
-TARGET_NAMES = ("next_class", "velocity_bin", "velocity_mask")
+TARGET_NAMES = ("next_class", "velocity_bin", "offset_bin", "velocity_mask")
 SEQUENCES_PER_BATCH = 16  # whole sequences per evaluation batch
 
 
@@ -24,6 +24,7 @@ class EncodedSplit:
     starts: np.ndarray  # row where each sequence starts; starts[-1] = rows
     styles: tuple  # style name of each sequence
     steps_per_bar: np.ndarray  # per sequence
+    features: tuple  # the FEATURES the model takes
 
     @property
     def num_sequences(self):
@@ -41,9 +42,14 @@ class EncodedSplit:
 
 def encoding_for(sequences, hparams):
     """The StepEncoding of a model trained on these sequences: "any" then their sorted styles."""
-    styles = sorted({s.style for s in sequences} - {ANY_STYLE})
+    return encoding_of(hparams, (ANY_STYLE, *sorted({s.style for s in sequences} - {ANY_STYLE})))
+
+
+def encoding_of(hparams, styles):
+    """The StepEncoding of a model of these hparams and styles."""
     return StepEncoding(
-        counter_bits=hparams.counter_bits, velocity_bins=hparams.velocity_bins, styles=(ANY_STYLE, *styles)
+        counter_bits=hparams.counter_bits, velocity_bins=hparams.velocity_bins, styles=tuple(styles),
+        offset_bins=hparams.offset_bins, labels=SECTION_LABELS if hparams.use_labels else (),
     )
 
 
@@ -64,9 +70,10 @@ def encode_sequences(sequences, encoding):
         grid = sequence.grid
         steps, velocities = grid.steps, grid.velocities
         style_id = encoding.style_id_or_any(sequence.style)
+        label_id = encoding.label_id(sequence.beat_type) if sequence.beat_type in encoding.labels else 0
         rows = {
-            **encoding.inputs(steps[:-1], velocities[:-1], 0, style_id, grid.bpm),
-            **encoding.targets(steps, velocities),
+            **encoding.inputs(steps[:-1], velocities[:-1], 0, style_id, grid.bpm, grid.offsets[:-1], label_id),
+            **encoding.targets(steps, velocities, grid.offsets),
         }
         for name, values in rows.items():
             parts[name].append(values)
@@ -76,6 +83,7 @@ def encode_sequences(sequences, encoding):
         starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         styles=tuple(s.style for s in sequences),
         steps_per_bar=np.array([s.grid.steps_per_bar for s in sequences], np.int64),
+        features=encoding.features,
     )
 
 
@@ -114,7 +122,7 @@ def training_dataset(encoded, hparams, seed):
     padding_row = encoded.num_rows
 
     def gather(rows):
-        inputs = {name: tf.gather(tables[name], rows) for name in FEATURES}
+        inputs = {name: tf.gather(tables[name], rows) for name in encoded.features}
         hidden = tf.random.uniform([tf.shape(rows)[0], 1], seed=seed) < hparams.any_style_rate
         inputs["style"] = tf.where(hidden, tf.zeros_like(inputs["style"]), inputs["style"])
         targets = {name: tf.gather(tables[name], rows) for name in TARGET_NAMES}
@@ -139,7 +147,7 @@ def sequence_batches(encoded, batch_size=SEQUENCES_PER_BATCH):
         parts = [encoded.sequence(i) for i in indices]
         length = max(len(p["step_class"]) for p in parts)
         batch = {}
-        for name in FEATURES + TARGET_NAMES:
+        for name in encoded.features + TARGET_NAMES:
             values = np.zeros((len(parts), length, *encoded.arrays[name].shape[1:]), encoded.arrays[name].dtype)
             for row, part in enumerate(parts):
                 values[row, : len(part[name])] = part[name]

@@ -4,10 +4,17 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from deepbeat.errors import DeepBeatError
 
+# The model-2 parts, as they are in a run or model file written before they existed: off.
+FORMAT_1 = {"attn_length": 0, "lookback_distances": (), "offset_bins": 0, "use_labels": False,
+            "condition_every_layer": False}
+MAY_BE_EMPTY = {"lookback_distances"}
+
 
 @dataclass(frozen=True)
 class HParams:
-    """Defaults are the seed's drum_kit settings (2 x 256 LSTM, dropout 0.5, Adam 1e-3, clip 3, batch 64)."""
+    """The seed's drum_kit settings (2 x 256 LSTM, dropout 0.5, Adam 1e-3, clip 3, batch 64), with the
+    model-2 parts on by default: attention over the last 32 steps and the lookback inputs of Magenta's
+    drum_kit / lookback encoder, a timing head, beat/fill labels, conditioning into every layer."""
 
     batch_size: int = 64
     rnn_layer_sizes: tuple = (256, 256)
@@ -22,18 +29,27 @@ class HParams:
     velocity_loss_weight: float = 0.5
     counter_bits: int = 6
     window_bars: int = 8  # training windows: this many bars, starting on a bar line
+    attn_length: int = 32  # attention over the top layer's last N outputs (Magenta drum_kit: 32); 0: none
+    attn_size: int = 64  # width of the attention's keys and values
+    lookback_distances: tuple = (16, 32)  # the steps one and two bars back, fed with "repeats" flags; (): none
+    offset_bins: int = 16  # timing head bins over a step; 0: no timing head (and no offset inputs)
+    offset_loss_weight: float = 0.5
+    use_labels: bool = True  # beat/fill label input
+    condition_every_layer: bool = True  # style, tempo and label into every LSTM layer and the heads
 
     def to_dict(self):
         data = asdict(self)
         data["rnn_layer_sizes"] = list(self.rnn_layer_sizes)
+        data["lookback_distances"] = list(self.lookback_distances)
         return data
 
     @classmethod
     def from_dict(cls, data):
+        """HParams from to_dict's data; a part a stored run lacks is off, as in the model it trained."""
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "rnn_layer_sizes" in values:
-            values["rnn_layer_sizes"] = tuple(values["rnn_layer_sizes"])
+        values = {**FORMAT_1, **{k: v for k, v in data.items() if k in known}}
+        for name in ("rnn_layer_sizes", "lookback_distances"):
+            values[name] = tuple(values[name])
         return cls(**values)
 
     def parse(self, text):
@@ -74,7 +90,7 @@ def _parse_value(name, value, default):
         if isinstance(default, tuple):
             items = value.strip("[]() ").split(",")
             parsed = tuple(int(v) for v in items if v.strip())
-            if not parsed or min(parsed) <= 0:
+            if (not parsed and name not in MAY_BE_EMPTY) or min(parsed, default=1) <= 0:
                 raise ValueError
             return parsed
         parsed = type(default)(value)

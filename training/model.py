@@ -9,33 +9,54 @@ from keras import layers
 from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.encoding import NUM_STEP_CLASSES
 
+from .layers import Lookback, Repeats, WindowAttention
 
-def build_model(hparams, num_styles):
-    """Inputs per step (see deepbeat.encoding.StepEncoding) -> class and velocity logits."""
-    step_class = keras.Input((None,), dtype="int32", name="step_class")
-    velocity = keras.Input((None, NUM_DRUM_CLASSES), name="velocity")
-    position = keras.Input((None, hparams.counter_bits), name="position")
-    tempo = keras.Input((None, 1), name="tempo")
-    style = keras.Input((None,), dtype="int32", name="style")
 
-    features = [
-        layers.Embedding(NUM_STEP_CLASSES, hparams.embedding_size, name="step_embedding")(step_class),
-        velocity,
-        position,
-        layers.Embedding(num_styles, hparams.style_embedding_size, name="style_embedding")(style),
-    ]
+def model_inputs(hparams):
+    """The Keras inputs of the features the model takes (see deepbeat.encoding.StepEncoding)."""
+    shapes = {"step_class": ((None,), "int32"), "velocity": ((None, NUM_DRUM_CLASSES), "float32"),
+              "offset": ((None, NUM_DRUM_CLASSES), "float32"), "position": ((None, hparams.counter_bits), "float32"),
+              "tempo": ((None, 1), "float32"), "style": ((None,), "int32"), "label": ((None,), "int32")}
+    names = ["step_class", "velocity", "position", "tempo", "style"]
+    names += ["offset"] * bool(hparams.offset_bins) + ["label"] * hparams.use_labels
+    return {name: keras.Input(shapes[name][0], dtype=shapes[name][1], name=name) for name in names}
+
+
+def build_model(hparams, num_styles, num_labels=2):
+    """Inputs per step -> class, velocity (and timing) logits of the next step."""
+    inputs = model_inputs(hparams)
+    step_class = inputs["step_class"]
+    features = [layers.Embedding(NUM_STEP_CLASSES, hparams.embedding_size, name="step_embedding")(step_class),
+                inputs["velocity"]]
+    if hparams.offset_bins:
+        features.append(inputs["offset"])
+    features.append(inputs["position"])
+    if hparams.lookback_distances:
+        lookback = layers.Embedding(NUM_STEP_CLASSES + 1, hparams.embedding_size, name="lookback_embedding")
+        for distance in hparams.lookback_distances:
+            features += [lookback(Lookback(distance, name=f"lookback_{distance}")(step_class)),
+                         Repeats(distance, name=f"repeats_{distance}")(step_class)]
+    conditions = [layers.Embedding(num_styles, hparams.style_embedding_size, name="style_embedding")(inputs["style"])]
     if hparams.use_tempo:
-        features.append(tempo)
-    x = layers.Concatenate(name="features")(features)
+        conditions.append(inputs["tempo"])
+    if hparams.use_labels:
+        conditions.append(layers.Embedding(num_labels, hparams.style_embedding_size, name="label_embedding")(
+            inputs["label"]))
+    conditioning = layers.Concatenate(name="conditioning")(conditions) if len(conditions) > 1 else conditions[0]
+    x = layers.Concatenate(name="features")(features + [conditioning])
     for index, size in enumerate(hparams.rnn_layer_sizes):
+        if index and hparams.condition_every_layer:
+            x = layers.Concatenate(name=f"lstm_{index}_input")([x, conditioning])
         x = layers.LSTM(size, return_sequences=True, name=f"lstm_{index}")(x)
         x = layers.Dropout(hparams.dropout_rate, name=f"dropout_{index}")(x)
-    class_logits = layers.Dense(NUM_STEP_CLASSES, name="class_logits")(x)
-    velocity_logits = layers.Reshape((-1, NUM_DRUM_CLASSES, hparams.velocity_bins), name="velocity_logits")(
-        layers.Dense(NUM_DRUM_CLASSES * hparams.velocity_bins, name="velocity_dense")(x)
-    )
-    return keras.Model(
-        inputs={"step_class": step_class, "velocity": velocity, "position": position, "tempo": tempo, "style": style},
-        outputs={"class_logits": class_logits, "velocity_logits": velocity_logits},
-        name="deepbeat_drums",
-    )
+    if hparams.attn_length:
+        x = layers.Concatenate(name="attended")([x, WindowAttention(hparams.attn_length, hparams.attn_size,
+                                                                    name="attention")(x)])
+    if hparams.condition_every_layer:
+        x = layers.Concatenate(name="head_input")([x, conditioning])
+    outputs = {"class_logits": layers.Dense(NUM_STEP_CLASSES, name="class_logits")(x)}
+    heads = [("velocity", hparams.velocity_bins)] + [("offset", hparams.offset_bins)] * bool(hparams.offset_bins)
+    for head, bins in heads:
+        outputs[f"{head}_logits"] = layers.Reshape((-1, NUM_DRUM_CLASSES, bins), name=f"{head}_logits")(
+            layers.Dense(NUM_DRUM_CLASSES * bins, name=f"{head}_dense")(x))
+    return keras.Model(inputs=inputs, outputs=outputs, name="deepbeat_drums")

@@ -16,7 +16,7 @@ from deepbeat.progress import Progress
 
 from .examples import encode_sequences, encoding_for, load_sequences, sequence_batches, training_dataset
 from .hparams import HParams
-from .losses import METRIC_NAMES, add_sums, batch_sums, loss_from_sums, metrics_from_sums
+from .losses import METRIC_NAMES, add_sums, batch_sums, head_weights, loss_from_sums, metrics_from_sums
 from .runs import RunDir, read_json, save_trained, write_json
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -123,7 +123,7 @@ def sequence_sums(model, encoded, num_batches=None):
     return total
 
 
-def make_train_step(model, optimizer, strategy, velocity_loss_weight):
+def make_train_step(model, optimizer, strategy, weights):
     """A tf.function running one optimisation step on the next batch of a distributed iterator.
 
     Returns the batch's summed metrics over all replicas, and the summed replica gradient norms.
@@ -139,7 +139,7 @@ def make_train_step(model, optimizer, strategy, velocity_loss_weight):
                 steps, hits = context.all_reduce(
                     "sum", [tf.stop_gradient(sums["steps"]), tf.stop_gradient(sums["hits"])]
                 )
-                loss = loss_from_sums(sums, velocity_loss_weight, steps, hits)
+                loss = loss_from_sums(sums, weights, steps, hits)
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
             return {**sums, "gradient_norm": tf.linalg.global_norm(gradients)}
@@ -159,7 +159,7 @@ def make_optimizer(hparams):
 
 def check_finite(sums, step, run):
     """Stop training at the first non-finite loss or gradient, before anything is saved."""
-    if not all(math.isfinite(float(sums[name])) for name in ("class_nll", "velocity_nll", "gradient_norm")):
+    if not all(math.isfinite(float(value)) for name, value in sums.items() if name.endswith(("_nll", "_norm"))):
         raise TrainingError(
             f"training loss is not finite at step {step}; nothing was saved from this step, the last "
             f"good checkpoint in {run.checkpoints} is kept; lower learning_rate or clip_norm"
@@ -217,7 +217,7 @@ class Trainer:
         self._restore()
         windows = training_dataset(encode_sequences(train_sequences, encoding), hparams, options.seed)
         self.batches = iter(strategy.experimental_distribute_dataset(windows))
-        self.train_step = make_train_step(self.model, optimizer, strategy, hparams.velocity_loss_weight)
+        self.train_step = make_train_step(self.model, optimizer, strategy, head_weights(hparams))
         self.state = read_json(run.state, "run state") if run.state.exists() else {
             "best_validation_loss": None, "best_step": None, "training_seconds": 0.0, "timesteps": 0,
             "stale_evaluations": 0,
@@ -250,7 +250,7 @@ class Trainer:
                 check_finite(sums, at, self.run_dir)
                 self.step.assign(at)
                 interval_sums = add_sums(interval_sums, sums)
-                bar.advance(extra=f"loss {metrics_from_sums(sums, self.hparams.velocity_loss_weight)['loss']:.3f}")
+                bar.advance(extra=f"loss {metrics_from_sums(sums, head_weights(self.hparams))['loss']:.3f}")
                 out_of_time = time.monotonic() > deadline
                 if at % options.eval_every and at != options.num_steps and not out_of_time:
                     continue
@@ -275,7 +275,7 @@ class Trainer:
 
     def _validate_and_save(self, at, interval_sums, elapsed):
         """Validate, log scalars, keep the best weights, checkpoint and update the state."""
-        state, weight, run = self.state, self.hparams.velocity_loss_weight, self.run_dir
+        state, weight, run = self.state, head_weights(self.hparams), self.run_dir
         state["training_seconds"] += elapsed
         state["timesteps"] += int(interval_sums["steps"])
         train_metrics = metrics_from_sums(interval_sums, weight)
