@@ -1,6 +1,8 @@
 """The `deepbeat` command: one subcommand per stage, each registered by its own module."""
 import argparse
+import copy
 import importlib
+import importlib.util
 import sys
 
 from . import __version__
@@ -18,6 +20,11 @@ COMMAND_MODULES = (
 )
 
 
+# A command that needs more than the runtime install names the modules in set_defaults(needs=...);
+# every one of them comes with this extra (setup.cfg's [train]).
+EXTRA_INSTALL = 'pip install "deepbeat[train]"'
+
+
 class UsageError(Exception):
     """A command line that does not parse; the message is argparse's, naming the option."""
 
@@ -27,10 +34,21 @@ class UsageError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser that reports a bad command line in one line (no usage block) and lets main exit."""
+    """An ArgumentParser that reports a bad command line in one line (no usage block) and lets main exit.
+
+    A subcommand's parser may set `handover`: a function of what it parsed that returns another parser
+    to parse the same command line instead, or None (the seed's --modo_trabajo switches train and eval).
+    """
+
+    handover = None
 
     def error(self, message):
         raise UsageError(self.prog, message)
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, unknown = super().parse_known_args(args, copy.copy(namespace))
+        other = self.handover and self.handover(parsed)
+        return other.parse_known_args(args, namespace) if other else (parsed, unknown)
 
 
 def build_parser():
@@ -42,12 +60,21 @@ def build_parser():
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     bench = subparsers.add_parser(
         "bench", help="run a benchmark and write its figures to a results file",
-        description="Benchmarks print their figures and write them as JSON (default under docs/benchmarks/).",
+        description="Benchmarks print their figures and write them as JSON: to --output FILE, by default "
+        "deepbeat-bench/NAME.json in the working folder.",
     )
     benchmarks = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers, benchmarks)
     return parser
+
+
+def _installed(module):
+    """Whether a top-level module can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a module entry without a spec
+        return False
 
 
 def main(argv=None):
@@ -59,6 +86,11 @@ def main(argv=None):
             raise UsageError(f"deepbeat {args.command}", f"unrecognized arguments: {' '.join(unknown)}")
     except UsageError as error:
         print(f"{error.prog}: error: {error} (see {error.prog} --help)", file=sys.stderr)
+        return 2
+    missing = [name for name in getattr(args, "needs", ()) if not _installed(name)]
+    if missing:
+        print(f"deepbeat {args.command}: error: needs {', '.join(missing)}, which this install lacks; "
+              f"install the training extra: {EXTRA_INSTALL}", file=sys.stderr)
         return 2
     try:
         return args.run(args) or 0

@@ -46,7 +46,9 @@ def register(subparsers, benchmarks):
         "bars (X accent, x hit, o ghost), or as JSON with --json.",
     )
     p.add_argument("file", help="MIDI file")
-    p.add_argument("--json", action="store_true", help="print JSON: steps (class indices per step) and velocities")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: the drum classes, per step the classes hit (indices and names) and their "
+                   "velocities")
     p.add_argument("--pitches", choices=sorted(PITCH_TABLES), default="gm",
                    help="pitch table: gm (General MIDI, default) or td11 (Groove MIDI Dataset kit)")
     p.add_argument("--all-channels", action="store_true", help="take notes from every channel, not only 10")

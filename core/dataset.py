@@ -1,5 +1,4 @@
 """Prepared datasets: one compact .npz of grids and metadata per split, plus summary.json."""
-import json
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ import numpy as np
 from .drums import NUM_DRUM_CLASSES
 from .errors import DatasetError
 from .grid import DrumGrid
+from .userfiles import read_json
 
 SPLITS = ("train", "validation", "test")
 METADATA_FIELDS = ("source", "style", "drummer", "beat_type")
@@ -98,7 +98,4 @@ def load_summary(folder):
     path = Path(folder) / "summary.json"
     if not path.exists():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{path}: unreadable summary ({error})") from None
+    return read_json(path, DatasetError, "dataset summary")

@@ -125,14 +125,17 @@ class DrumGrid:
         return "\n\n".join(blocks)
 
     def to_json_dict(self):
-        """The grid as plain data: class indices hit per step and their velocities."""
+        """The grid as plain data: per step the drum classes hit (indices into "drums", and their names)
+        and their velocities, in the same order."""
         hits = [np.flatnonzero(row).tolist() for row in self.velocities]
         return {
             "steps_per_quarter": self.steps_per_quarter,
             "steps_per_bar": self.steps_per_bar,
             "bpm": self.bpm,
             "time_signature": list(self.time_signature),
+            "drums": list(DRUM_CLASSES),
             "steps": hits,
+            "step_drums": [[DRUM_CLASSES[drum] for drum in step] for step in hits],
             "velocities": [row[row > 0].tolist() for row in self.velocities],
         }
 

@@ -1,6 +1,6 @@
 """Reading drum grids from MIDI files and writing grids back to MIDI."""
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mido
 import numpy as np
@@ -10,6 +10,7 @@ from .errors import MidiFileError
 from .grid import STEPS_PER_QUARTER, DrumGrid, steps_per_bar
 from .midibytes import DRUM_CHANNEL
 from .notemaps import GM
+from .smf import NOTE, TEMPO, MidiStream, open_midi
 from .tempo import DEFAULT_BPM, MAX_BPM, MIN_BPM
 
 OUTPUT_TICKS_PER_BEAT = 480
@@ -18,7 +19,10 @@ OUTPUT_TICKS_PER_BEAT = 480
 MAX_SECTION_STEPS = 1 << 18
 # A file stores a meter's denominator as a power of two (one byte, so up to 2**255); 64ths
 # are as short as notation goes, so larger ones only come from corrupt files.
-MAX_METER_DENOMINATOR = 64
+MAX_METER_POWER = 6
+# read_first_bars decodes this many events (a few bars), then twice as many at each look.
+FIRST_BATCH_EVENTS = 256
+MICROSECONDS_PER_MINUTE = 60_000_000  # a file's tempo is microseconds per quarter note
 
 
 @dataclass(frozen=True)
@@ -38,37 +42,82 @@ class MidiDrums:
     grids: list
     dropped_pitches: Counter  # pitch -> notes outside the pitch table
     skipped_sections: Counter  # "n/d" -> sections of a meter that was not asked for
+    sections: list = field(default_factory=list)  # the Section each grid comes from
 
 
-def open_midi(path):
-    """A mido.MidiFile, or MidiFileError naming the file and what is wrong with it."""
-    try:
-        midi = mido.MidiFile(path)
-    except FileNotFoundError:
-        raise MidiFileError(f"{path}: no such file", reason="missing") from None
-    except IsADirectoryError:
-        raise MidiFileError(f"{path}: is a folder, expected a MIDI file", reason="missing") from None
-    except Exception as error:  # mido raises many kinds on corrupt data; all mean "not MIDI"
-        detail = str(error) or type(error).__name__
-        raise MidiFileError(f"{path}: not a readable MIDI file ({detail})", reason="not MIDI") from None
-    if midi.type not in (0, 1):
-        raise MidiFileError(
-            f"{path}: MIDI type {midi.type} is not supported (expected type 0 or 1)", reason="unsupported type"
-        )
-    if midi.ticks_per_beat <= 0:  # mido reads the division signed: SMPTE timing is negative
-        raise MidiFileError(
-            f"{path}: time division {midi.ticks_per_beat} is not ticks per beat (SMPTE timing is not supported)",
-            reason="not MIDI",
-        )
-    return midi
+@dataclass
+class _Timeline:
+    """The tempos, meter changes and drum notes of a file, as far as its events have been read."""
 
+    stream: MidiStream
+    channel: int  # None: every channel
+    tempos: list = field(default_factory=list)  # (tick, bpm)
+    meter_changes: list = field(default_factory=list)  # (tick, (numerator, denominator))
+    notes: list = field(default_factory=list)  # (tick, pitch, velocity) of note-ons on the channel
 
-def _events(midi):
-    """(absolute tick, message) pairs of all tracks in time order."""
-    tick = 0
-    for message in mido.merge_tracks(midi.tracks):
-        tick += message.time
-        yield tick, message
+    def add(self, events):
+        """Take in (tick, kind, a, b) events of the stream; MidiFileError for a tempo or meter no file means."""
+        path = self.stream.path
+        for tick, kind, a, b in events:
+            if kind == NOTE:
+                if self.channel is None or a == self.channel:
+                    self.notes.append((tick, *b))
+            elif kind == TEMPO:
+                bpm = MICROSECONDS_PER_MINUTE / a if a > 0 else float("inf")
+                if not MIN_BPM <= bpm <= MAX_BPM:
+                    raise MidiFileError(
+                        f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_BPM:.0f}-{MAX_BPM:.0f}",
+                        reason="absurd tempo",
+                    )
+                self.tempos.append((tick, bpm))
+            elif a < 1 or b > MAX_METER_POWER:
+                raise MidiFileError(
+                    f"{path}: time signature at tick {tick} is not a meter (numerator {a}, "
+                    f"denominator 2^{b}; expected 1-255 over 1-{2 ** MAX_METER_POWER})",
+                    reason="bad meter",
+                )
+            else:
+                self.meter_changes.append((tick, (a, 2 ** b)))
+
+    def drums(self, pitches, meters, silent_sections):
+        """MidiDrums of what has been read: a grid per section (of `meters`, None for all) with drum notes."""
+        result = MidiDrums([], Counter(), Counter())
+        # A note half a step or less before a section's bar line is that section's downbeat
+        # played early, so sections take notes from half a step before their start.
+        early = self.stream.ticks_per_beat / STEPS_PER_QUARTER / 2
+        for section in _sections(self.meter_changes, self.tempos):
+            in_section = [
+                n for n in self.notes
+                if n[0] >= section.start_tick - early and (section.end_tick is None or n[0] < section.end_tick - early)
+            ]
+            if not in_section and not silent_sections:
+                continue
+            per_bar = steps_per_bar(*section.time_signature)
+            if per_bar is None or (meters is not None and section.time_signature not in meters):
+                if in_section:
+                    result.skipped_sections["%d/%d" % section.time_signature] += 1
+                continue
+            grid = _quantize(in_section, section, self.stream.ticks_per_beat, per_bar, pitches, result.dropped_pitches,
+                             self.stream.path, silent_sections)
+            if grid is not None:
+                result.grids.append(grid)
+                result.sections.append(section)
+        return result
+
+    def no_drums(self, found, pitches, meters):
+        """The MidiFileError for a whole file in which `found` (its MidiDrums) has no hit."""
+        path = self.stream.path
+        if not self.notes:
+            where = "any channel" if self.channel is None else f"channel {self.channel + 1}"
+            return MidiFileError(f"{path}: no notes on {where}", reason="no drum notes")
+        if found.skipped_sections:
+            meters_found = ", ".join(found.skipped_sections)
+            wanted = ", ".join("%d/%d" % m for m in sorted(meters)) if meters else "a whole-step meter"
+            return MidiFileError(
+                f"{path}: only {meters_found} sections, expected {wanted}", reason=f"meter {meters_found}", found=found
+            )
+        return MidiFileError(f"{path}: no drum notes in the {pitches.name} pitch table", reason="no drum notes",
+                             found=found)
 
 
 def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None, silent_sections=False):
@@ -81,64 +130,63 @@ def read_drum_grids(path, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meters=None,
     grids, so the grids add up to the file's timeline. Raises MidiFileError when no drum
     note is left.
     """
-    midi = open_midi(path)
-    tempos, meter_changes, notes = [], [], []
-    for tick, message in _events(midi):
-        if message.type == "set_tempo":
-            bpm = mido.tempo2bpm(message.tempo) if message.tempo > 0 else float("inf")
-            if not MIN_BPM <= bpm <= MAX_BPM:
-                raise MidiFileError(
-                    f"{path}: tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_BPM:.0f}-{MAX_BPM:.0f}",
-                    reason="absurd tempo",
-                )
-            tempos.append((tick, bpm))
-        elif message.type == "time_signature":
-            if message.numerator < 1 or message.denominator > MAX_METER_DENOMINATOR:
-                raise MidiFileError(
-                    f"{path}: time signature at tick {tick} is not a meter (numerator {message.numerator}, "
-                    f"denominator 2^{message.denominator.bit_length() - 1}; expected 1-255 over 1-64)",
-                    reason="bad meter",
-                )
-            meter_changes.append((tick, (message.numerator, message.denominator)))
-        elif message.type == "note_on" and message.velocity > 0:
-            if channel is None or message.channel == channel:
-                notes.append((tick, message.note, message.velocity))
-    if not notes:
-        where = "any channel" if channel is None else f"channel {channel + 1}"
-        raise MidiFileError(f"{path}: no notes on {where}", reason="no drum notes")
+    stream = open_midi(path)
+    timeline = _Timeline(stream, channel)
+    timeline.add(stream.events())
+    found = timeline.drums(pitches, meters, silent_sections)
+    if not any(grid.velocities.any() for grid in found.grids):
+        raise timeline.no_drums(found, pitches, meters)
+    return found
 
-    result = MidiDrums([], Counter(), Counter())
-    # A note half a step or less before a section's bar line is that section's downbeat
-    # played early, so sections take notes from half a step before their start.
-    early = midi.ticks_per_beat / STEPS_PER_QUARTER / 2
-    for section in _sections(meter_changes, tempos):
-        in_section = [
-            n for n in notes
-            if n[0] >= section.start_tick - early and (section.end_tick is None or n[0] < section.end_tick - early)
-        ]
-        if not in_section and not silent_sections:
+
+def read_first_bars(path, bars, pitches=GM_PITCHES, channel=DRUM_CHANNEL, meter=(4, 4)):
+    """(the first `bars` bars of a MIDI file's first `meter` section with drum notes, {pitch: notes in those
+    bars the pitch table has no drum for}).
+
+    Events are decoded in growing batches only until those bars are settled, so the first bars of a long
+    file cost what they cost in a short one. MidiFileError when the file has no such section, or when
+    the section has fewer bars than asked for.
+    """
+    stream = open_midi(path)
+    timeline = _Timeline(stream, channel)
+    ticks_per_step = stream.ticks_per_beat / STEPS_PER_QUARTER
+    for batch, next_tick in _tick_batches(stream.events()):
+        timeline.add(batch)
+        found = timeline.drums(pitches, {meter}, silent_sections=False)
+        if not found.grids:
+            if next_tick is None:
+                raise timeline.no_drums(found, pitches, {meter})
             continue
-        per_bar = steps_per_bar(*section.time_signature)
-        if per_bar is None or (meters is not None and section.time_signature not in meters):
-            if in_section:
-                result.skipped_sections["%d/%d" % section.time_signature] += 1
-            continue
-        grid = _quantize(
-            in_section, section, midi.ticks_per_beat, per_bar, pitches, result.dropped_pitches, path, silent_sections
-        )
-        if grid is not None:
-            result.grids.append(grid)
-    if not any(grid.velocities.any() for grid in result.grids):
-        if result.skipped_sections:
-            meters_found = ", ".join(result.skipped_sections)
-            wanted = ", ".join("%d/%d" % m for m in sorted(meters)) if meters else "a whole-step meter"
-            raise MidiFileError(
-                f"{path}: only {meters_found} sections, expected {wanted}", reason=f"meter {meters_found}", found=result
-            )
+        grid, section = found.grids[0], found.sections[0]
+        end = section.start_tick + bars * grid.steps_per_bar * ticks_per_step  # where the asked-for bars end
+        # Every event before next_tick has been read: the bars are settled once the section reaches them
+        # and they lie before next_tick, or once the section (or the file) has ended.
+        if next_tick is None or section.end_tick is not None or (grid.num_bars >= bars and next_tick >= end):
+            break
+    if grid.num_bars < bars:
         raise MidiFileError(
-            f"{path}: no drum notes in the {pitches.name} pitch table", reason="no drum notes", found=result
+            f"{path}: its first {'%d/%d' % meter} drum section has {grid.num_bars} "
+            f"bar{'s' * (grid.num_bars != 1)}; {bars} bars asked for",
+            reason="too short",
         )
-    return result
+    early = ticks_per_step / 2
+    dropped = Counter(
+        pitch for tick, pitch, _ in timeline.notes
+        if section.start_tick - early <= tick < end - early and pitches.drum_of(pitch) is None
+    )
+    return grid.slice(0, bars * grid.steps_per_bar), dropped
+
+
+def _tick_batches(events):
+    """(events, tick of the next event or None at the end), in batches that double from FIRST_BATCH_EVENTS
+    events and end between ticks: every event before the next tick is in the batches so far."""
+    batch, size = [], FIRST_BATCH_EVENTS
+    for event in events:
+        if len(batch) >= size and event[0] != batch[-1][0]:
+            yield batch, event[0]
+            batch, size = [], size * 2
+        batch.append(event)
+    yield batch, None
 
 
 def _sections(meter_changes, tempos):

@@ -3,12 +3,12 @@
 A NoteMap has an output side (one note per drum class, for playback) and an input
 side (a pitch table, for hearing a controller or reading files).
 """
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .drums import DRUM_CLASSES, GM_PITCHES, NUM_DRUM_CLASSES, PitchTable, class_index
 from .errors import NoteMapError
+from .userfiles import read_json
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,4 @@ def load_note_map(spec):
     path = Path(spec)
     if not path.suffix.lower() == ".json":
         raise NoteMapError(f"unknown note map {spec!r}; expected one of {', '.join(NOTE_MAPS)} or a .json file")
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise NoteMapError(f"{spec}: cannot read note map ({error.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise NoteMapError(f"{spec}: not valid JSON ({error})") from None
-    return note_map_from_dict(str(path), data)
+    return note_map_from_dict(str(path), read_json(path, NoteMapError, "note map"))

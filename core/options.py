@@ -1,7 +1,9 @@
 """Argument types shared by the commands: each turns a flag's text into a checked value, or
 says in one line what was expected (argparse names the flag in front of it)."""
 import argparse
+from pathlib import Path
 
+from .benchresults import default_results_path
 from .errors import DeepBeatError
 from .tempo import check_bpm
 
@@ -39,3 +41,10 @@ def ranged(setting):
 
 
 bpm = checked(check_bpm, "bpm")
+
+
+def add_results_option(parser, name):
+    """--output FILE (also --out): where benchmark `name` writes its results JSON, as `args.out`."""
+    default = default_results_path(name)
+    parser.add_argument("--output", "--out", dest="out", type=Path, default=default, metavar="FILE",
+                        help=f"results JSON (default {default} in the working folder)")

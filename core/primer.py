@@ -7,7 +7,7 @@ from .drums import DRUM_CLASSES, DRUM_LABELS, GM_PITCHES, NUM_DRUM_CLASSES
 from .errors import MidiFileError, PrimerError
 from .grid import DEFAULT_VELOCITY, SYMBOL_VELOCITIES, DrumGrid
 from .midibytes import DRUM_CHANNEL
-from .midifiles import read_drum_grids
+from .midifiles import read_first_bars
 
 MAX_PRIMER_STEPS = 1024
 MAX_PRIMER_CHARS = 64 * 1024
@@ -154,20 +154,14 @@ def _step_row(number, line):
 
 
 def primer_from_midi(path, bars=1, pitches=GM_PITCHES, channel=DRUM_CHANNEL):
-    """(the first `bars` bars of a MIDI file's first 4/4 drum section, {pitch: notes left out}).
+    """(the first `bars` bars of a MIDI file's first 4/4 drum section, {pitch: notes in them left out}).
 
-    Notes the pitch table has no drum for are left out and counted, for the caller to report.
+    Notes the pitch table has no drum for are left out and counted, for the caller to report. Only
+    as much of the file is read as those bars need.
     """
     if isinstance(bars, bool) or not isinstance(bars, int) or bars < 1:
         raise PrimerError(f"primer bars must be a whole number of at least 1, got {bars!r}")
     try:
-        found = read_drum_grids(path, pitches, channel=channel, meters={(4, 4)})
+        return read_first_bars(path, bars, pitches, channel=channel, meter=(4, 4))
     except MidiFileError as error:
         raise PrimerError(str(error)) from None
-    grid = found.grids[0]
-    if grid.num_bars < bars:
-        raise PrimerError(
-            f"{path}: its first 4/4 drum section has {grid.num_bars} bar{'s' * (grid.num_bars != 1)}; "
-            f"{bars} primer bars asked for"
-        )
-    return grid.slice(0, bars * grid.steps_per_bar), found.dropped_pitches

@@ -6,7 +6,6 @@ ORT runs at 1 thread (the real-time bridge's setting) and at 2 (offline generate
 with its default threads (all cores). Goals (issue 4): ORT at least 8x faster per step
 and a bar in at most 2.5 ms, judged on wall-clock time at TF's thread budget (2 cores here).
 """
-import json
 import os
 import platform
 import statistics
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import deepbeat
+from deepbeat.benchresults import write_results
 from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.modelmeta import ModelMetadata
@@ -169,10 +169,7 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
           f"({model['weight_read_GB_per_s']:.1f} GB/s at the 1-thread ORT step time; L2 per core "
           f"{results['machine']['l2_cache_per_core']}); load average {results['machine']['load_average']}")
     print(_table(results))
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_results(output, results)
     return results
 
 

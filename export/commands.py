@@ -2,8 +2,11 @@
 from pathlib import Path
 
 from deepbeat.errors import DeepBeatError
+from deepbeat.options import add_results_option, count
+from deepbeat.training.commands import add_verbose_option
+from deepbeat.training.tfoutput import tensorflow_output
 
-DEFAULT_BENCH_OUTPUT = "docs/benchmarks/generate.json"
+NEEDS = ("tensorflow", "tf2onnx", "onnx")  # beyond the runtime install (see deepbeat.cli)
 
 
 def _add_source(parser, required):
@@ -26,7 +29,8 @@ def register(subparsers, benchmarks):
     _add_source(p, required=True)
     p.add_argument("--output", help="ONNX file to write (default: RUN/model.onnx, or NAME.onnx beside the weights)")
     p.add_argument("--verify", metavar="FILE", help="re-check an exported FILE against the model instead of exporting")
-    p.set_defaults(run=_export, command="export")
+    add_verbose_option(p)
+    p.set_defaults(run=_export, command="export", needs=NEEDS)
 
     b = benchmarks.add_parser(
         "generate",
@@ -37,9 +41,11 @@ def register(subparsers, benchmarks):
         "--weights it measures the shipped model's weights (deepbeat/models/default.weights.h5).",
     )
     _add_source(b, required=False)
-    b.add_argument("--output", default=DEFAULT_BENCH_OUTPUT, help=f"results JSON (default {DEFAULT_BENCH_OUTPUT})")
-    b.add_argument("--repeats", type=int, default=2000, help="timed steps per latency figure (default 2000)")
-    b.set_defaults(run=_bench, command="bench generate")
+    add_results_option(b, "generate")
+    b.add_argument("--repeats", type=count(80), default=2000,
+                   help="timed steps per latency figure, at least 80 (default 2000)")
+    add_verbose_option(b)
+    b.set_defaults(run=_bench, command="bench generate", needs=NEEDS)
 
 
 def _model_source(args):
@@ -65,26 +71,30 @@ def _default_output(args):
 
 
 def _export(args):
-    from .exporter import export, verify
+    with tensorflow_output(args.verbose):
+        from .exporter import export, verify
 
-    trained = _trained(args)
-    if args.verify:
-        report = verify(trained, args.verify, args.data)
-        print(report.summary())
-        if not report.passed:
-            raise DeepBeatError(f"{args.verify}: fails parity: logits differ by up to {report.max_diff:.3g}")
-        print(f"{args.verify}: OK")
-        return
-    output = Path(args.output or _default_output(args))
-    report = export(trained, output, args.data)
+        trained = _trained(args)
+        if args.verify:
+            report = verify(trained, args.verify, args.data)
+            print(report.summary())
+            if not report.passed:
+                raise DeepBeatError(f"{args.verify}: fails parity: logits differ by up to {report.max_diff:.3g}")
+            print(f"{args.verify}: OK")
+            return
+        output = Path(args.output or _default_output(args))
+        report = export(trained, output, args.data)
     print(report.summary())
     print(f"wrote {output} ({output.stat().st_size / 1024:.0f} KiB)")
 
 
 def _bench(args):
+    from deepbeat.benchresults import check_results_path
     from deepbeat.paths import portable
 
-    from .benchmark import run_benchmark
+    check_results_path(args.out)  # before minutes of measuring
+    with tensorflow_output(args.verbose):
+        from .benchmark import run_benchmark
 
-    run_benchmark(_trained(args), portable(_model_source(args)), args.output, repeats=args.repeats,
-                  data_dir=args.data)
+        run_benchmark(_trained(args), portable(_model_source(args)), args.out, repeats=args.repeats,
+                      data_dir=args.data)

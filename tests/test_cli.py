@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepbeat import __version__
+from deepbeat.benchresults import default_results_path, write_results
 from deepbeat.cli import build_parser, main
 from deepbeat.drums import TD11_PITCHES
 from deepbeat.midifiles import read_drum_grids
@@ -182,3 +183,124 @@ def test_fetch_gmd_refuses_a_zip_that_is_not_gmd(capsys, tmp_path, gmd_fixture_d
             zipped.write(path, f"groove/{path.relative_to(gmd_fixture_dir).as_posix()}")
     code, _, err = run_main(capsys, "data", "fetch-gmd", "--dest", tmp_path / "d", "--archive", archive)
     assert code == 2 and "contents differ from GMD v1.0.0 (4 MIDI files" in err and len(err.splitlines()) == 1
+
+
+# --- help that fits, errors that name the flag ---------------------------------------------------
+
+
+def help_text(capsys, *path):
+    code, out, _ = run_main(capsys, *path, "--help")
+    assert code == 0
+    return out
+
+
+def test_train_and_eval_each_list_only_their_own_options(capsys):
+    train, evaluate = help_text(capsys, "train"), help_text(capsys, "eval")
+    shared = ["--data", "--SE", "--run-dir", "--num-eval-batches", "--modo_trabajo", "--verbose"]
+    train_only = ["--hparams", "--num-training-steps", "--seed", "--eval-every", "--early-stop", "--max-minutes",
+                  "--strategy", "--save-weights"]
+    eval_only = ["--model", "--split", "--out", "--generate-bars"]
+    for option in shared:
+        assert option in train and option in evaluate, option
+    for option in train_only:
+        assert f"{option} " in train and f"{option} " not in evaluate, option
+    for option in eval_only:
+        assert f"{option} " in evaluate and f"{option} " not in train, option
+
+
+@pytest.mark.parametrize("argv, prog, message", [
+    (["generate", "--bogus"], "deepbeat generate", "unrecognized arguments: --bogus"),
+    (["generate", "--style", "rock", "--bogus", "1"], "deepbeat generate", "unrecognized arguments: --bogus 1"),
+    (["data", "prepare", "--source", "s", "--out", "o", "--bogus"], "deepbeat data prepare",
+     "unrecognized arguments: --bogus"),
+    (["bench", "train", "--bogus"], "deepbeat bench train", "unrecognized arguments: --bogus"),
+    (["train", "--data", "d", "--split", "test"], "deepbeat train", "unrecognized arguments: --split test"),
+    (["generate", "--top-p", "0"], "deepbeat generate",
+     "argument --top-p/--top_p: top-p 0 is outside the range; expected above 0 and at most 1"),
+    (["generate", "--top-k", "-1"], "deepbeat generate",
+     "argument --top-k/--top_k: -1 is below 0; expected at least 0"),
+    (["train", "--data", "d", "--run-dir", "r", "--num-training-steps", "0"], "deepbeat train",
+     "argument --num-training-steps/--num_training_steps: 0 is below 1; expected at least 1"),
+    (["train", "--data", "d", "--run-dir", "r", "--max-minutes", "-5"], "deepbeat train",
+     "argument --max-minutes: -5 is not a positive number of minutes"),
+    (["eval", "--data", "d", "--run-dir", "r", "--num-eval-batches", "0"], "deepbeat eval",
+     "argument --num-eval-batches/--num_eval_batches: 0 is below 1; expected at least 1"),
+    (["bench", "generate", "--repeats", "10"], "deepbeat bench generate",
+     "argument --repeats: 10 is below 80; expected at least 80"),
+])
+def test_command_line_errors_name_the_command_and_the_flag(capsys, argv, prog, message):
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err == f"{prog}: error: {message} (see {prog} --help)\n"
+
+
+@pytest.mark.parametrize("command", ["generate", "bridge"])
+def test_style_help_lists_the_shipped_models_styles(capsys, command):
+    styles = json.loads((REPO_ROOT / "core" / "models" / "default.json").read_text())["encoding"]["styles"]
+    text = " ".join(help_text(capsys, command).split())
+    assert len(styles) > 10 and f"the shipped model knows: {', '.join(styles)}" in text
+
+
+def test_grid_json_names_the_drums(capsys, hiphop_midi):
+    code, out, _ = run_main(capsys, "grid", hiphop_midi, "--json", "--pitches", "td11")
+    data = json.loads(out)
+    assert code == 0 and data["drums"][:3] == ["kick", "snare", "closed_hihat"] and len(data["drums"]) == 9
+    assert data["step_drums"][0] == ["kick", "open_hihat"] and data["steps"][0] == [0, 3]
+    assert all([data["drums"][i] for i in step] == names for step, names in zip(data["steps"], data["step_drums"]))
+
+
+# --- benchmark results ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["train", "generate"])
+def test_bench_results_go_where_output_says_by_default_beside_the_working_files(name):
+    parser = build_parser()
+    for spelling in ("--output", "--out"):
+        assert parser.parse_args(["bench", name, spelling, "mine.json"]).out == Path("mine.json")
+    assert parser.parse_args(["bench", name]).out == Path("deepbeat-bench") / f"{name}.json"
+
+
+def test_results_are_written_in_the_working_folder_and_the_path_said(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_results(default_results_path("train"), {"ratio": 2.5})
+    assert json.loads((tmp_path / "deepbeat-bench" / "train.json").read_text()) == {"ratio": 2.5}
+    assert capsys.readouterr().out == "wrote deepbeat-bench/train.json\n"
+
+
+@pytest.mark.parametrize("name", ["train", "generate"])
+def test_bench_refuses_a_folder_as_results_file_before_measuring(tmp_path, capsys, name):
+    code, _, err = run_main(capsys, "bench", name, "--output", tmp_path)
+    assert code == 2
+    assert err == f"deepbeat bench {name}: error: {tmp_path}: is a folder; expected a results file name such as " \
+                  f"{tmp_path / 'results.json'}\n"
+
+
+# --- after the runtime install (no training extra) -----------------------------------------------------
+
+
+def test_training_commands_without_the_training_extra_say_which_to_install(tmp_path):
+    """As after `pip install .`: importing TensorFlow, tf2onnx and onnx fails; each command says what to install."""
+    tensorflow, export_stack = "tensorflow", "tensorflow, tf2onnx, onnx"
+    commands = [(["train", "--data", "d", "--run-dir", "r"], "train", tensorflow),
+                (["eval", "--data", "d", "--run-dir", "r"], "eval", tensorflow),
+                (["export", "--run-dir", "r"], "export", export_stack),
+                (["bench", "train"], "bench train", tensorflow),
+                (["bench", "generate"], "bench generate", export_stack)]
+    script = (
+        "import contextlib, io, json, sys\n"
+        "sys.modules.update(dict.fromkeys(['tensorflow', 'tf2onnx', 'onnx']))  # import fails: not installed\n"
+        "from deepbeat.cli import main\n"
+        "results = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    with contextlib.redirect_stderr(io.StringIO()) as err:\n"
+        "        results.append([main(argv), err.getvalue()])\n"
+        "print(json.dumps(results))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, json.dumps([argv for argv, _, _ in commands])],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    for (_, command, needs), (code, err) in zip(commands, json.loads(result.stdout)):
+        assert code == 2
+        assert err == f"deepbeat {command}: error: needs {needs}, which this install lacks; install the training " \
+                      f'extra: pip install "deepbeat[train]"\n'
+    assert not list(tmp_path.iterdir())  # nothing written

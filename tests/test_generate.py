@@ -13,7 +13,7 @@ from deepbeat.midifiles import read_drum_grids, write_midi
 from deepbeat.notemaps import MPC_CHROMATIC
 from deepbeat.primer import parse_step_text
 
-from conftest import REPO_ROOT, TINY_MODEL
+from conftest import REPO_ROOT, TINY_MODEL, write_test_midi
 
 PRIMER = "[(36,42),(42,),(38,42),(42,)]"
 
@@ -122,27 +122,109 @@ def _bad_files(tmp_path):
     return text, tmp_path / "bare.onnx", tmp_path / "newer.onnx"
 
 
-@pytest.mark.parametrize("case", ["text", "bare", "newer", "long primer", "style", "note map", "primer", "missing",
-                                  "threads"])
+BAD_OPTIONS = {
+    "long primer": (["--primer-drums", PRIMER, "--num-steps", "4"], "--num-steps 4"),
+    "style": (["--style", "polka"], "unknown style 'polka'"),
+    "note map": (["--note-map", "tr808"], "unknown note map"),
+    "primer": (["--primer-drums", "[(36,),(999,)]"], "primer position"),
+    "missing": (["--model", "absent.onnx"], "no such file"),
+    "threads": (["--threads", "0"], "argument --threads: 0 is below 1"),
+    # issue 14 item 5: values that were quietly changed or accepted
+    "qpm 0": (["--qpm", "0"], "argument --bpm/--qpm: tempo 0 BPM is outside 20-400 BPM"),
+    "bpm 0": (["--bpm", "0"], "argument --bpm/--qpm: tempo 0 BPM is outside 20-400 BPM"),
+    "empty primer grid": (["--primer-grid", ""], "step text has no rows"),
+    "temperature inf": (["--temperature", "inf"], "argument --temperature: temperature inf is outside the range; "
+                        "expected 0-2"),
+    "temperature nan": (["--temperature", "nan"], "temperature nan is outside the range"),
+    "beam size 0": (["--beam-size", "0"], "argument --beam-size/--beam_size: 0 is below 1; expected at least 1"),
+    "branch factor 0": (["--branch-factor", "0"], "argument --branch-factor/--branch_factor: 0 is below 1"),
+    "steps per iteration 0": (["--steps-per-iteration", "0"],
+                              "argument --steps-per-iteration/--steps_per_iteration: 0 is below 1"),
+    "primer bars 0": (["--primer-bars", "0"], "argument --primer-bars/--primer_bars: 0 is below 1"),
+    "bars and num-steps": (["--bars", "2", "--num-steps", "64"], "argument --num-steps/--num_steps: not allowed with "
+                           "argument --bars"),
+}
+
+
+@pytest.mark.parametrize("case", ["text", "bare", "newer", *BAD_OPTIONS])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     if case in ("text", "bare", "newer"):
         text, bare, newer = _bad_files(tmp_path)
         options = ["--model", str({"text": text, "bare": bare, "newer": newer}[case])]
         expected = {"text": "not a loadable ONNX model", "bare": "without DeepBeat metadata", "newer": "newer"}[case]
     else:
-        options, expected = {
-            "long primer": (["--primer-drums", PRIMER, "--num-steps", "4"], "--num-steps 4"),
-            "style": (["--style", "polka"], "unknown style 'polka'"),
-            "note map": (["--note-map", "tr808"], "unknown note map"),
-            "primer": (["--primer-drums", "[(36,),(999,)]"], "primer position"),
-            "missing": (["--model", str(tmp_path / "absent.onnx")], "no such file"),
-            "threads": (["--threads", "0"], "argument --threads: 0 is below 1"),
-        }[case]
+        options, expected = BAD_OPTIONS[case]
+        options = [str(tmp_path / o) if o.endswith(".onnx") else o for o in options]
     argv = ["generate", "--model", str(TINY_MODEL), "--output-dir", str(tmp_path / "out"), *options]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("deepbeat generate: error: ") and err.count("\n") == 1 and expected in err
+    assert err.startswith("deepbeat generate: error: ") and err.count("\n") == 1 and expected in err, err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def two_bar_primer(tmp_path, extra_notes=()):
+    """A 2-bar GM MIDI primer (kick and snare on the beats), plus (tick, pitch, velocity) notes."""
+    notes = [(beat * 480, 36 if beat % 2 == 0 else 38, 100) for beat in range(8)]
+    return write_test_midi(tmp_path / "primer.mid", notes + list(extra_notes))
+
+
+def test_primer_bars_beyond_the_file_name_the_file_not_num_steps(tmp_path, capsys):
+    primer = two_bar_primer(tmp_path)
+    code, files = generate(tmp_path, "--primer-midi", str(primer), "--primer-bars", "5", "--bars", "1")
+    err = capsys.readouterr().err
+    assert code == 2 and not files and err.count("\n") == 1
+    assert err == f"deepbeat generate: error: {primer}: its first 4/4 drum section has 2 bars; 5 bars asked for\n"
+
+
+def test_left_out_primer_notes_are_printed(tmp_path, capsys):
+    primer = two_bar_primer(tmp_path, extra_notes=[(0, 100, 90), (960, 100, 90), (2000, 21, 90)])
+    code, files = generate(tmp_path, "--primer-midi", str(primer), "--primer-bars", "2", "--bars", "1", "--seed", "1")
+    out = capsys.readouterr().out
+    assert code == 0 and len(files) == 1
+    assert "primer: left out notes the gm note map has no drum for: 21 (x1), 100 (x2)" in out.splitlines()
+
+
+def test_bars_count_what_comes_after_the_primer(tmp_path, capsys):
+    code, files = generate(tmp_path, "--primer-grid", "kick: x...x...x...x...", "--bars", "2", "--seed", "1")
+    out = capsys.readouterr().out
+    assert code == 0 and len(files) == 1
+    assert out.splitlines()[0] == f"{files[0]}: 3 bars at 120 BPM, style any (primer 16 steps, then 32 generated)"
+
+
+def test_num_steps_help_says_it_counts_the_primer(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--num-steps NUM_STEPS, --num_steps NUM_STEPS Magenta's length: 16th steps of each output, primer " \
+           "included" in help_text
+    assert "--bars BARS bars to generate after the primer" in help_text
+
+
+@pytest.fixture
+def one_second(monkeypatch):
+    """Every run stamps its files with the same second."""
+    from deepbeat.runtime import generate as use_case
+
+    monkeypatch.setattr(use_case.time, "strftime", lambda _: "2026-11-25_131913")
+    return "2026-11-25_131913"
+
+
+def test_two_runs_in_one_second_keep_both_files(tmp_path, capsys, one_second):
+    first = generate(tmp_path, "--num-steps", "20", "--seed", "1")[1]
+    both = generate(tmp_path, "--num-steps", "20", "--seed", "2")[1]
+    assert [f.name for f in first] == [f"{one_second}_01.mid"]
+    assert [f.name for f in both] == [f"{one_second}_01-2.mid", f"{one_second}_01.mid"]
+    assert both[0].read_bytes() != both[1].read_bytes() and both[1].read_bytes() == first[0].read_bytes()
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path, capsys, one_second):
+    mine = tmp_path / "out" / f"{one_second}_01.mid"
+    mine.parent.mkdir()
+    mine.write_bytes(b"my own take")
+    code, files = generate(tmp_path, "--num-outputs", "2", "--num-steps", "20", "--seed", "1")
+    assert code == 0 and mine.read_bytes() == b"my own take"
+    assert [f.name for f in files] == [f"{one_second}_01-2.mid", f"{one_second}_01.mid", f"{one_second}_02.mid"]
+    assert f"{mine.parent / (one_second + '_01-2.mid')}: " in capsys.readouterr().out
 
 
 def test_generate_never_imports_tensorflow(tmp_path):

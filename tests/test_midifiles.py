@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deepbeat import smf
 from deepbeat.drums import NUM_DRUM_CLASSES, TD11_PITCHES, PitchTable, class_index
 from deepbeat.errors import MidiFileError
 from deepbeat.grid import DrumGrid, steps_per_bar
-from deepbeat.midifiles import MAX_SECTION_STEPS, read_drum_grids, write_midi
+from deepbeat.midifiles import MAX_SECTION_STEPS, read_drum_grids, read_first_bars, write_midi
 from deepbeat.notemaps import load_note_map
 
 KICK, SNARE, HAT, CRASH = (class_index(n) for n in ("kick", "snare", "closed_hihat", "crash"))
@@ -391,6 +392,10 @@ def test_offsets_on_whole_ticks_come_back_exactly(scratch):
 
 def read_or_midi_error(path):
     try:
+        read_first_bars(path, 2)
+    except MidiFileError as error:
+        assert str(error) and "\n" not in str(error)
+    try:
         found = read_drum_grids(path)
     except MidiFileError as error:
         assert str(error) and "\n" not in str(error)
@@ -459,3 +464,64 @@ def test_fuzz_many_seeded_mutations(scratch, hiphop_midi, six_eight_midi):
         scratch.write_bytes(bytes(data))
         read += read_or_midi_error(scratch) is not None
     assert 0 < read < 400  # some mutants still read, some fail: both paths ran
+
+
+# --- the stream decoder ----------------------------------------------------------------------
+
+
+CHANNEL_MESSAGES = st.one_of(
+    st.builds(lambda c, n, v: mido.Message("note_on", channel=c, note=n, velocity=v),
+              st.integers(0, 15), st.integers(0, 127), st.integers(0, 127)),
+    st.builds(lambda c, n: mido.Message("note_off", channel=c, note=n), st.integers(0, 15), st.integers(0, 127)),
+    st.builds(lambda c, v: mido.Message("control_change", channel=c, control=7, value=v),
+              st.integers(0, 15), st.integers(0, 127)),
+    st.builds(lambda c, p: mido.Message("program_change", channel=c, program=p), st.integers(0, 15),
+              st.integers(0, 127)),
+    st.builds(lambda p: mido.Message("pitchwheel", channel=9, pitch=p), st.integers(-8192, 8191)),
+    st.builds(lambda d: mido.Message("sysex", data=d), st.lists(st.integers(0, 127), max_size=20)),
+    st.builds(lambda t: mido.MetaMessage("set_tempo", tempo=t), st.integers(150_000, 3_000_000)),
+    st.builds(lambda n, d: mido.MetaMessage("time_signature", numerator=n, denominator=d),
+              st.integers(1, 12), st.sampled_from([1, 2, 4, 8, 16])),
+    st.builds(lambda text: mido.MetaMessage("text", text=text), st.text("abc xyz", max_size=10)),
+)
+TRACKS = st.lists(st.lists(st.tuples(st.integers(0, 300), CHANNEL_MESSAGES), max_size=30), min_size=1, max_size=3)
+
+
+def mido_events(path):
+    """What the stream decoder should yield, as mido reads and merges the file."""
+    tick, events = 0, []
+    for message in mido.merge_tracks(mido.MidiFile(path).tracks):
+        tick += message.time
+        if message.type == "note_on" and message.velocity:
+            events.append((tick, smf.NOTE, message.channel, (message.note, message.velocity)))
+        elif message.type == "set_tempo":
+            events.append((tick, smf.TEMPO, message.tempo, None))
+        elif message.type == "time_signature":
+            events.append((tick, smf.METER, message.numerator, message.denominator.bit_length() - 1))
+    return events
+
+
+@given(TRACKS)
+def test_the_stream_decoder_reads_what_mido_reads(scratch, tracks):
+    """Running status, SysEx, meta events and tracks merged in time order, ties in track order."""
+    midi = mido.MidiFile(type=1 if len(tracks) > 1 else 0)
+    for messages in tracks:
+        midi.tracks.append(mido.MidiTrack(message.copy(time=delta) for delta, message in messages))
+    midi.save(scratch)
+    assert list(smf.open_midi(scratch).events()) == mido_events(scratch)
+
+
+def test_a_file_over_the_size_bound_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.mid"
+    with open(path, "wb") as file:
+        file.truncate(smf.MAX_FILE_BYTES + 1)  # sparse: nothing is written, the stated size is all there is
+    expect_error(path, "too large", "larger than 16 MiB")
+
+
+def test_decoding_errors_name_what_broke(tmp_path, make_midi):
+    data = make_midi([(0, 36, 100)]).read_bytes()
+    path = tmp_path / "bad.mid"
+    path.write_bytes(data[:data.rindex(b"MTrk")] + b"MTrk\x00\x00\x00\x04\x00\xf4\x00\x00")
+    expect_error(path, "not MIDI", "undefined status byte 0xF4 at tick 0")
+    path.write_bytes(data[:-3])
+    expect_error(path, "not MIDI", "track 2 is cut short")

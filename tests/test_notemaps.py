@@ -94,7 +94,7 @@ def test_unknown_name_lists_the_choices():
 
 
 def test_missing_and_broken_files(tmp_path):
-    with pytest.raises(NoteMapError, match="cannot read note map"):
+    with pytest.raises(NoteMapError, match="absent.json: not found; expected the note map"):
         load_note_map(str(tmp_path / "absent.json"))
     broken = tmp_path / "broken.json"
     broken.write_text("{notes: 1")

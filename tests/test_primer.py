@@ -1,13 +1,17 @@
 """Primers: Magenta's pitch-tuple string, step-sequencer text and the first bars of a MIDI file."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from deepbeat import midifiles
 from deepbeat.drums import GM_PITCHES, TD11_PITCHES, class_index
-from deepbeat.errors import PrimerError
+from deepbeat.errors import MidiFileError, PrimerError
 from deepbeat.grid import DEFAULT_VELOCITY, SYMBOL_VELOCITIES
+from deepbeat.midifiles import read_drum_grids
 from deepbeat.primer import MAX_PRIMER_CHARS, MAX_PRIMER_STEPS, parse_primer_drums, parse_step_text, primer_from_midi
+
+from conftest import write_test_midi
 
 KICK, SNARE, HAT = class_index("kick"), class_index("snare"), class_index("closed_hihat")
 
@@ -192,7 +196,7 @@ def test_primer_from_midi_takes_the_first_bars(hiphop_midi):
 
 
 def test_primer_from_midi_refuses_more_bars_than_the_file_has(hiphop_midi):
-    with pytest.raises(PrimerError, match="has 2 bars; 8 primer bars asked for"):
+    with pytest.raises(PrimerError, match="has 2 bars; 8 bars asked for"):
         primer_from_midi(hiphop_midi, bars=8, pitches=TD11_PITCHES)
 
 
@@ -216,3 +220,61 @@ def test_primer_from_midi_errors(tmp_path, six_eight_midi):
     for bars in (0, -1, 1.5, True):
         with pytest.raises(PrimerError, match="primer bars must be a whole number of at least 1"):
             primer_from_midi(six_eight_midi, bars=bars)
+
+
+def test_primer_from_midi_reads_only_the_bars_it_needs(make_midi, tmp_path):
+    """A long file whose tail is not MIDI: the primer's bars read, the whole file does not."""
+    notes = [(tick, (36, 42, 38, 42)[n % 4], 100) for n, tick in enumerate(range(0, 480 * 4 * 200, 480))]
+    data = make_midi(notes).read_bytes()
+    broken = tmp_path / "long.mid"
+    broken.write_bytes(data[:-2000] + b"\xf4" * 2000)  # an undefined status byte, bars before the end
+    with pytest.raises(MidiFileError, match="undefined status byte 0xF4"):
+        read_drum_grids(broken)
+    grid, dropped = primer_from_midi(broken, bars=4)
+    assert grid.num_bars == 4 and grid.steps[:8].tolist() == [1, 0, 0, 0, 4, 0, 0, 0] and not dropped
+
+
+def test_primer_from_midi_counts_left_out_notes_only_in_its_bars(make_midi):
+    path = make_midi([(0, 36, 100), (240, 100, 90), (1920, 100, 90), (2040, 101, 90), (1920 * 2, 38, 90)])
+    assert primer_from_midi(path, bars=1)[1] == {100: 1}
+    assert primer_from_midi(path, bars=2)[1] == {100: 2, 101: 1}
+
+
+METERS = st.sampled_from([(4, 4), (4, 4), (3, 4), (6, 8)])
+TIMELINES = st.tuples(
+    st.lists(st.tuples(st.integers(0, 4 * 16), st.sampled_from([36, 38, 42, 90]), st.integers(1, 127)),
+             min_size=4, max_size=40),
+    st.lists(st.tuples(st.integers(0, 4), METERS), max_size=2),
+    st.integers(1, 3),
+)
+
+
+@pytest.fixture(scope="module")
+def scratch_midi(tmp_path_factory):
+    return tmp_path_factory.mktemp("primers") / "primer.mid"
+
+
+@given(TIMELINES)
+@example(([(0, 36, 100), (4, 38, 100), (8, 36, 100), (12, 38, 100)], [], 1))  # more notes after a bar has begun
+@example(([(0, 36, 100), (4, 38, 100), (36, 36, 100), (37, 42, 100)], [], 2))  # a silent bar inside the primer
+def test_primer_from_midi_is_the_start_of_the_whole_file_read(scratch_midi, timeline):
+    """Read tick by tick, the primer is the first 4/4 section's first bars, or the same error, as a full read has."""
+    notes, meters, bars = timeline
+    # hits up to a quarter step early or late (the velocity decides), meter changes on 4/4 bar lines
+    write_test_midi(scratch_midi, [(max(0, step * 120 + velocity % 61 - 30), pitch, velocity)
+                                   for step, pitch, velocity in notes],
+                    meters=[(bar * 1920, meter) for bar, meter in meters])
+    try:
+        whole = read_drum_grids(scratch_midi, meters={(4, 4)}).grids[0]
+        expected = whole.slice(0, 16 * bars) if whole.num_bars >= bars else None
+    except MidiFileError:
+        expected = None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(midifiles, "FIRST_BATCH_EVENTS", 1)  # decide after every tick, not after 256 events
+        try:
+            primer = primer_from_midi(scratch_midi, bars=bars)[0]
+        except PrimerError:
+            primer = None
+    assert (primer is None) == (expected is None)
+    if primer is not None:
+        assert primer == expected and primer.bpm == expected.bpm

@@ -212,14 +212,16 @@ def test_bad_hparams_on_the_command_line_are_one_line(data, tmp_path, capsys):
 
 
 def test_seed_flag_aliases_parse_to_the_same_options():
+    """One seed command line serves both modes: --modo_trabajo hands it to that command's parser."""
     parser = build_parser()
     seed = parser.parse_args(["train", "--run_dir", "R", "--SE", "D", "--num_training_steps", "7",
                               "--num_eval_batches", "2", "--hparams", "batch_size=8", "--modo_trabajo", "eval"])
-    plain = parser.parse_args(["eval", "--run-dir", "R", "--data", "D", "--num-training-steps", "7",
-                               "--num-eval-batches", "2", "--hparams", "batch_size=8"])
-    assert (seed.run_dir, seed.data, seed.num_training_steps, seed.num_eval_batches, seed.hparams) == \
-           (plain.run_dir, plain.data, plain.num_training_steps, plain.num_eval_batches, plain.hparams)
-    assert seed.modo_trabajo == plain.modo_trabajo == "eval"
+    plain = parser.parse_args(["eval", "--run-dir", "R", "--data", "D", "--num-eval-batches", "2"])
+    assert (seed.run, seed.command, seed.run_dir, seed.data, seed.num_eval_batches, seed.split) == \
+           (plain.run, "eval", "R", "D", 2, "test")
+    back = parser.parse_args(["eval", "--modo_trabajo=train", "--SE", "D", "--run_dir", "R",
+                              "--num_training_steps", "7", "--hparams", "batch_size=8"])
+    assert (back.command, back.num_training_steps, back.hparams, back.eval_every) == ("train", 7, "batch_size=8", 250)
 
 
 def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, capsys):
@@ -287,3 +289,15 @@ def test_multiworker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(TrainingError, match="needs TF_CONFIG"):
         make_strategy("multiworker")
+
+
+def test_train_prints_its_own_lines_only(data, tmp_path):
+    """TensorFlow's start-up and device messages (7 lines on a CPU-only machine) are held back."""
+    result = subprocess.run(
+        [sys.executable, "-m", "deepbeat", "train", "--data", str(data), "--run-dir", str(tmp_path / "run"),
+         "--hparams", TINY, "--num-training-steps", "2", "--eval-every", "2", "--seed", "1"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    device, step = result.stdout.splitlines()
+    assert device.startswith("training on ") and step.startswith("step 2/2: train loss ")

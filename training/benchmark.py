@@ -5,14 +5,13 @@ way is the seed's: a 512-wide one-hot step plus the binary position counter fed 
 arrays to `model.fit`. deepbeat's way: step-class embedding, integer windows gathered by tf.data
 with prefetch, one compiled train step (plus its velocity head, which the naive model lacks).
 """
-import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
+from deepbeat.benchresults import write_results
 from deepbeat.dataset import Sequence
 from deepbeat.encoding import NUM_STEP_CLASSES
 from deepbeat.grid import DrumGrid
@@ -115,7 +114,4 @@ def run_benchmark(args):
     print(f"deepbeat train step: {ours:,.0f} timesteps/s")
     print(f"naive one-hot fit:   {naive:,.0f} timesteps/s")
     print(f"ratio: {ours / naive:.2f}x (goal {GOAL_RATIO:g}x: {'met' if results['goal_met'] else 'not met'})")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, results)

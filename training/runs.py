@@ -21,6 +21,7 @@ from pathlib import Path
 
 from deepbeat.encoding import StepEncoding
 from deepbeat.errors import ModelFileError
+from deepbeat.userfiles import read_json as read_user_json
 
 from .hparams import HParams
 
@@ -87,12 +88,7 @@ def config_path(weights_path):
 
 def read_json(path, what):
     """A JSON file as a dict, or a one-line ModelFileError."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: not found; expected the {what}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path}: not a readable {what} ({error})") from None
+    data = read_user_json(path, ModelFileError, what)
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object for the {what}")
     return data
