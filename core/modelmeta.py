@@ -11,6 +11,7 @@ from .drums import DRUM_CLASSES, PITCH_TABLES
 from .encoding import StepEncoding
 from .errors import ModelFileError
 from .grid import STEPS_PER_QUARTER
+from .userfiles import parse_json
 
 # Bump when a reader of the old format would misread a new file. 2: timing head, offset and label inputs,
 # lookback history and attention window in the state. This reader reads 1 and 2.
@@ -71,7 +72,8 @@ class ModelMetadata:
                 f"{source}: an ONNX file without DeepBeat metadata; expected a file made by 'deepbeat export'"
             )
         try:
-            values = {k[len(PREFIX):]: json.loads(v) for k, v in props.items() if k.startswith(PREFIX)}
+            values = {k[len(PREFIX):]: parse_json(v, source, ModelFileError, f"model metadata {k}")
+                      for k, v in props.items() if k.startswith(PREFIX)}
             version = int(values["format_version"])
             if version > FORMAT_VERSION:
                 raise ModelFileError(

@@ -152,7 +152,7 @@ def test_newer_format_version(tmp_path):
 
 def test_damaged_metadata(tmp_path):
     path = _with_props(tmp_path, lambda props: props.update({PREFIX + "encoding": "{not json"}))
-    _expect_one_line_error(path, "damaged DeepBeat metadata")
+    _expect_one_line_error(path, "not valid JSON")
 
 
 def test_metadata_that_contradicts_the_graph(tmp_path):
@@ -214,3 +214,8 @@ def test_edited_timing_and_labels_are_refused_at_load(tmp_path):
     _expect_one_line_error(_with_props(tmp_path, _edit_encoding("offset_bins", 0), TINY_MODEL_V2), "offset")
     _expect_one_line_error(_with_props(tmp_path, _edit_encoding("labels", ["beat", "fill", "break"]), TINY_MODEL_V2),
                            "does not fit the graph")
+
+
+def test_deeply_nested_metadata_is_one_line(tmp_path):
+    path = _with_props(tmp_path, lambda props: props.update({PREFIX + "hparams": "[" * 100_000}))
+    _expect_one_line_error(path, "nested 100000 levels deep")
