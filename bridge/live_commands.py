@@ -57,7 +57,7 @@ def register(subparsers, benchmarks):
     session.add_argument("--thru", action="store_true", help="pass the notes played in through to the output")
     model = p.add_argument_group("model")
     model.add_argument("--model", help="ONNX step model (default: the shipped model)")
-    add_steering_arguments(model)
+    add_steering_arguments(p, groove_source="heard")
     model.add_argument("--seed", type=int, help="random seed: the same seed and playing give the same answers")
     controls = p.add_argument_group("live controls (Control Change numbers)")
     for name, number in DEFAULT_CCS.items():
@@ -120,7 +120,7 @@ def bridge_options(args):
     except ValueError as error:
         raise DeepBeatError(f"--cc-*: {error}") from None
     return BridgeOptions(
-        model=args.model, steering=steering_from_args(args), seed=args.seed, mode=args.mode,
+        model=args.model, steering=steering_from_args(args)[0], seed=args.seed, mode=args.mode,
         listen_bars=args.listen_bars, answer_bars=args.answer_bars, input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
         output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,

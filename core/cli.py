@@ -20,8 +20,8 @@ COMMAND_MODULES = (
 )
 
 
-# A command that needs more than the runtime install names the modules in set_defaults(needs=...);
-# every one of them comes with this extra (setup.cfg's [train]).
+# A command that needs more than the runtime install names the modules in set_defaults(needs=...), or
+# gives a function of its parsed arguments that names them; every one comes with this extra ([train]).
 EXTRA_INSTALL = 'pip install "deepbeat[train]"'
 
 
@@ -87,7 +87,8 @@ def main(argv=None):
     except UsageError as error:
         print(f"{error.prog}: error: {error} (see {error.prog} --help)", file=sys.stderr)
         return 2
-    missing = [name for name in getattr(args, "needs", ()) if not _installed(name)]
+    needs = getattr(args, "needs", ())
+    missing = [name for name in (needs(args) if callable(needs) else needs) if not _installed(name)]
     if missing:
         print(f"deepbeat {args.command}: error: needs {', '.join(missing)}, which this install lacks; "
               f"install the training extra: {EXTRA_INSTALL}", file=sys.stderr)

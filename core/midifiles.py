@@ -246,23 +246,30 @@ def _quantize(notes, section, ticks_per_beat, per_bar, pitches, dropped, path, k
     return DrumGrid(velocities, offsets, bpm=round(section.bpm, 2), time_signature=section.time_signature)
 
 
-def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, micro_timing=False):
+def write_midi(grid, path, note_map=GM, note_length=0.5, channel=DRUM_CHANNEL, micro_timing=False, onsets=None,
+               velocities=None):
     """Write a grid as a type-0 MIDI file: tempo, time signature, one note per hit.
 
-    note_length is in steps; micro_timing places each hit by its stored offset.
+    note_length is in steps. Each hit sits on its step, or with micro_timing at its stored offset (kept
+    inside the ticks that read back as its step), or where `onsets` [steps, 9] (in steps from the start,
+    e.g. swung) puts it. `velocities` [steps, 9] replaces the grid's (e.g. a groove's accents).
     """
     midi = mido.MidiFile(type=0, ticks_per_beat=OUTPUT_TICKS_PER_BEAT)
     track = mido.MidiTrack()
     midi.tracks.append(track)
     ticks_per_step = OUTPUT_TICKS_PER_BEAT / grid.steps_per_quarter
     events = []  # (tick, order, message); note-offs sort before note-ons at the same tick
+    played = grid.velocities if velocities is None else velocities
     for step, drum in zip(*np.nonzero(grid.velocities)):
-        position = step + (grid.offsets[step, drum] if micro_timing else 0.0)
-        # Stay inside the ticks that quantize back to this step: int(tick / tps + 0.5) == step.
-        earliest, latest = np.ceil((step - 0.5) * ticks_per_step), np.ceil((step + 0.5) * ticks_per_step) - 1
-        on = int(max(0, earliest, min(latest, round(position * ticks_per_step))))
+        if onsets is not None:
+            on = max(0, round(float(onsets[step, drum]) * ticks_per_step))
+        else:
+            position = step + (grid.offsets[step, drum] if micro_timing else 0.0)
+            # Stay inside the ticks that quantize back to this step: int(tick / tps + 0.5) == step.
+            earliest, latest = np.ceil((step - 0.5) * ticks_per_step), np.ceil((step + 0.5) * ticks_per_step) - 1
+            on = int(max(0, earliest, min(latest, round(position * ticks_per_step))))
         off = on + max(1, round(note_length * ticks_per_step))
-        note, velocity = note_map.note_of(drum), int(grid.velocities[step, drum])
+        note, velocity = note_map.note_of(drum), int(played[step, drum])
         events.append((on, 1, mido.Message("note_on", channel=channel, note=note, velocity=velocity)))
         events.append((off, 0, mido.Message("note_off", channel=channel, note=note, velocity=0)))
     events.sort(key=lambda e: (e[0], e[1]))

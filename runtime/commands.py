@@ -8,9 +8,12 @@ import sys
 
 from deepbeat.errors import DeepBeatError, ModelFileError
 from deepbeat.grid import STEPS_PER_BAR
-from deepbeat.options import bpm, count, ranged
+from deepbeat.options import add_results_option, bpm, checked, count, ranged
 
-from .steering import TEMPERATURE, TOP_P, Steering
+from .steering import (
+    DENSITY, HUMANIZE, LOCK_GROUPS, PRESETS, STYLE_STRENGTH, SWING, SWING_UNITS, TEMPERATURE, TOP_P, VARIATION,
+    Feel, FillPlan, Groove, Steering, parse_locks,
+)
 
 # Magenta's drums_rnn_generate starts from one bass drum hit when no primer is given.
 DEFAULT_PRIMER = "[(36,)]"
@@ -72,20 +75,91 @@ def register(subparsers, benchmarks):
                    "drum-rack or a JSON file (default gm)")
     p.set_defaults(run=_generate, command="generate")
 
+    b = benchmarks.add_parser(
+        "steering", help="each steering control swept against the figure it moves; bar time with all on",
+        description="On one model (default: the shipped one) and the first bars of a prepared split's beat files: "
+        "variation against adherence, style strength against the ride's share after a kick-and-snare skeleton, "
+        "density against onsets per bar, fills against the fill-like share, swing as measured where notes are "
+        "placed, humanize against the mean offset, each beside the real figure; and the time to generate a bar "
+        "with every control on. Prints tables and writes JSON.",
+    )
+    b.add_argument("--data", required=True, help="prepared data folder ('deepbeat data prepare --out')")
+    b.add_argument("--split", choices=("validation", "test"), default="validation", help="split (default validation)")
+    b.add_argument("--model", help="exported .onnx model (default: the shipped model)")
+    b.add_argument("--continuations", type=count(1), default=2, help="continuations per primer and value (default 2)")
+    add_results_option(b, "steering")
+    b.set_defaults(run=_bench_steering, command="bench steering")
 
-def add_steering_arguments(parser):
-    """The options `generate` and `bridge` share: how to sample and the style."""
-    parser.add_argument("--temperature", type=ranged(TEMPERATURE), default=TEMPERATURE.default,
-                        help=f"sampling temperature {TEMPERATURE.low:g}-{TEMPERATURE.high:g}: above 1 wilder, "
-                        "below 1 safer, 0 always the likeliest step (default 1)")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=count(0), default=0,
-                        help="sample only among the k likeliest steps (default 0: all)")
-    parser.add_argument("--top-p", "--top_p", dest="top_p", type=ranged(TOP_P), default=TOP_P.default,
-                        help="sample only among the likeliest steps holding this share of the probability, "
-                        f"{TOP_P.expected} (default 1: all)")
-    parser.add_argument("--style", default="any",
-                        help="style to condition on (default any); the shipped model knows: "
-                        + ", ".join(shipped_styles()))
+
+def add_steering_arguments(parser, groove_source="primer"):
+    """The options `generate` and `bridge` share: how to sample (Steering) and how hits are placed (Feel).
+
+    Every one defaults to None, so that options given beside --preset override it."""
+    group = parser.add_argument_group("steering (each overrides --preset)")
+    group.add_argument("--preset", choices=sorted(PRESETS),
+                       help="named settings: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
+    group.add_argument("--temperature", type=ranged(TEMPERATURE),
+                       help=f"sampling temperature {TEMPERATURE.expected}: above 1 wilder, below 1 safer, "
+                       "0 always the likeliest step (default 1)")
+    group.add_argument("--top-k", "--top_k", dest="top_k", type=count(0),
+                       help="sample only among the k likeliest steps (default 0: all)")
+    group.add_argument("--top-p", "--top_p", dest="top_p", type=ranged(TOP_P),
+                       help="sample only among the likeliest steps holding this share of the probability, "
+                       f"{TOP_P.expected} (default 1: all)")
+    group.add_argument("--style", help="style to condition on (default any); the shipped model knows: "
+                       + ", ".join(shipped_styles()))
+    group.add_argument("--style-strength", type=ranged(STYLE_STRENGTH),
+                       help=f"how strongly to follow --style, {STYLE_STRENGTH.expected}: 0 ignores it, 1 as trained, "
+                       f"more leans further in (default {STYLE_STRENGTH.default:g})")
+    group.add_argument("--variation", type=ranged(VARIATION),
+                       help=f"{VARIATION.expected}: 0 stays with the figure last heard (small changes only), "
+                       f"1 lets the model run free (default {VARIATION.default:g})")
+    group.add_argument("--density", type=ranged(DENSITY),
+                       help=f"{DENSITY.expected}: fewer (-1) or more (+1) hits (default 0)")
+    group.add_argument("--lock", type=checked(parse_locks, "lock"),
+                       help="drums kept exactly as last heard, the rest generated: drum classes or groups ("
+                       + ", ".join(LOCK_GROUPS) + "), e.g. kick,snare (default none)")
+    group.add_argument("--fills", type=checked(FillPlan.parse, "fills"),
+                       help="off, phrase (the last bar of each 4-bar phrase) or every:N bars (default off)")
+    group.add_argument("--swing", type=ranged(SWING),
+                       help=f"MPC swing in %%, {SWING.expected}: 50 straight, 66 triplet feel (default 50)")
+    group.add_argument("--swing-unit", type=int, choices=SWING_UNITS, help="swing 16ths or 8ths (default 16)")
+    group.add_argument("--humanize", type=ranged(HUMANIZE),
+                       help=f"{HUMANIZE.expected}: how much of the model's own timing is played, 0 on the grid "
+                       "(default 1)")
+    group.add_argument("--groove", choices=("none", groove_source),
+                       help=f"{groove_source}: play the {groove_source}'s own timing and accents per position "
+                       "(the MPC's groove quantize) instead of the model's timing (default none)")
+
+
+_STEERING_OPTIONS = ("temperature", "top_k", "top_p", "style", "style_strength", "variation", "density", "locks",
+                     "fills")
+_FEEL_OPTIONS = ("swing", "swing_unit", "humanize")
+
+
+def steering_from_args(args):
+    """(Steering, Feel) the options of add_steering_arguments ask for: the preset's values, then every
+    option given. The style is checked against the model later; a groove is taken from the primer later."""
+    steering, feel = Steering(), Feel()
+    if args.preset:
+        steering, feel = PRESETS[args.preset].apply(steering, feel)
+    given = {name: getattr(args, "lock" if name == "locks" else name) for name in _STEERING_OPTIONS}
+    steering = steering.with_changes(**{name: value for name, value in given.items() if value is not None})
+    feel = dataclasses.replace(feel, **{name: getattr(args, name) for name in _FEEL_OPTIONS
+                                        if getattr(args, name) is not None})
+    return steering, feel
+
+
+def model_limits(model, steering, feel):
+    """One line per control the model cannot follow (format-1 models have no fill label, no timing head)."""
+    limits = []
+    if steering.fills != FillPlan() and not model.encoding.labels:
+        limits.append(f"{model.path}: no fill label (a format-{model.metadata.format_version} model), so fills "
+                      "has no effect: every bar is a beat")
+    if feel.humanize and feel.groove is None and not model.encoding.offset_bins:
+        limits.append(f"{model.path}: no timing head (a format-{model.metadata.format_version} model), so "
+                      "humanize has no effect: its hits sit on the grid")
+    return limits
 
 
 def shipped_styles():
@@ -98,11 +172,6 @@ def shipped_styles():
         return json.loads(default_model_path().with_suffix(".json").read_text())["encoding"]["styles"]
     except (OSError, ValueError, KeyError, TypeError):
         return ["any"]
-
-
-def steering_from_args(args):
-    """The Steering the options of add_steering_arguments ask for (the style is checked against the model later)."""
-    return Steering(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, style=args.style)
 
 
 def _model_path(args):
@@ -157,7 +226,7 @@ def _generate(args):
     from .generate import BeamOptions, continue_primer, write_beats
     from .stepmodel import StepModel
 
-    steering = steering_from_args(args)
+    steering, feel = steering_from_args(args)
     beam = BeamOptions(args.beam_size, args.branch_factor, args.steps_per_iteration)
     note_map = load_note_map(args.note_map)
     model = StepModel.load(_model_path(args), threads=args.threads)
@@ -167,14 +236,25 @@ def _generate(args):
         raise DeepBeatError(f"--style: {error}") from None
     primer = _primer(args, note_map)
     primer = dataclasses.replace(primer, bpm=args.bpm or primer.bpm)
+    if args.groove == "primer":
+        feel = dataclasses.replace(feel, groove=Groove.of(primer))
     new_steps = _new_steps(args, primer)
-    if not args.quantize and not model.encoding.offset_bins:
-        _note(f"{model.path}: a format-{model.metadata.format_version} model without a timing head; "
-              "its hits sit on the grid")
+    for limit in model_limits(model, steering, dataclasses.replace(feel, humanize=0) if args.quantize else feel):
+        _note(limit)
     beats = continue_primer(model, primer, new_steps, steering, num_outputs=args.num_outputs, seed=args.seed,
                             beam=beam)
-    for path, beat in zip(write_beats(beats, args.output_dir, note_map, micro_timing=not args.quantize), beats):
+    written = write_beats(beats, args.output_dir, note_map, primer.num_steps, feel, args.quantize)
+    for path, beat in zip(written, beats):
         print(f"{path}: {beat.num_bars} bars at {beat.bpm:g} BPM, style {steering.style} "
               f"(primer {primer.num_steps} step{'s' * (primer.num_steps != 1)}, then {new_steps} generated)")
         print(beat.to_text())
         print()
+
+
+def _bench_steering(args):
+    from deepbeat.benchresults import check_results_path, write_results
+
+    from .sweeps import run_sweeps
+
+    check_results_path(args.out)
+    write_results(args.out, run_sweeps(args.model, args.data, args.split, args.continuations))

@@ -20,7 +20,16 @@ from deepbeat.encoding import BEAT
 from deepbeat.errors import DatasetError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.musical import (
-    CLOSED_HAT, KICK, SNARE, failure, has_backbeat, is_fill_like, jaccard, offsets_ms, ride_share, syncopation,
+    CLOSED_HAT,
+    KICK,
+    SNARE,
+    failure,
+    has_backbeat,
+    is_fill_like,
+    jaccard,
+    offsets_ms,
+    ride_share,
+    syncopation,
 )
 
 from .generate import continue_primer
@@ -335,3 +344,42 @@ def _show(value, unit):
     if unit == "ms":
         return f"{value:+.1f}"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def summary_lines(report):
+    """A few printed lines: the primer figures, the goals met and missed."""
+    primer = report["primer"]
+    lines = [f"musical evaluation, {report['split']} split, {report['primers']} primers x "
+             f"{report['outputs_per_primer']} continuations of {report['bars_per_continuation']} bars"]
+    for key in ("adherence", "own_primer_identity"):
+        lines.append(f"  {key.replace('_', ' ')}: generated {primer['generated'][key]:.3f}, "
+                     f"real {primer['real'][key]:.3f} (floor {primer['floor'][key]:.3f})")
+    lines += [f"  {'met' if goal['met'] else 'NOT met'}: {name} ({_show(goal['value'], '')})"
+              for name, goal in report["goals"].items()]
+    return lines
+
+
+def run_musical_evaluation(model_path, data_dir, split, outputs, out=None, log=print):
+    """`deepbeat eval --musical --model FILE.onnx`: evaluate, print the summary, write OUT.json and OUT.md
+    (default FILE-musical beside the model)."""
+    import json
+    from pathlib import Path
+
+    from deepbeat.paths import portable
+
+    from .stepmodel import StepModel
+
+    model = StepModel.load(model_path, threads=2)
+    report = musical_evaluation(model, data_dir, split, outputs=outputs)
+    report["model"] = portable(model_path)
+    stem = Path(out) if out else Path(model_path).with_name(Path(model_path).stem + "-musical")
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(markdown(report, f"Musical evaluation: {Path(model_path).name}") + "\n")
+    except OSError as error:
+        raise DatasetError(f"{stem}: cannot write the report ({error.strerror or error})") from None
+    for line in summary_lines(report):
+        log(line)
+    log(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    return report

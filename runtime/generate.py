@@ -9,6 +9,7 @@ from deepbeat.midifiles import write_midi
 
 from .beam import beam_search
 from .sampler import DrumSampler
+from .steering import Feel
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,13 @@ def continue_primer(model, primer, new_steps, steering, *, num_outputs=1, seed=N
     return [primer.concat(continuation) for continuation in continuations]
 
 
-def write_beats(beats, folder, note_map, stamp=None, micro_timing=True):
-    """Write each beat to FOLDER/<date>_<time>_<NN>.mid (Magenta's naming); the paths written. With
-    `micro_timing` each hit is placed by its offset from the grid, else exactly on its step.
+def write_beats(beats, folder, note_map, first=0, feel=Feel(), quantize=False, stamp=None):
+    """Write each beat to FOLDER/<date>_<time>_<NN>.mid (Magenta's naming); the paths written.
 
-    A name already taken gets a suffix (-2, -3, ...): no file is ever overwritten, also when
-    two runs write into one folder within the same second.
+    The steps from `first` on (the continuation) are placed by `feel` (swing, humanize or groove); the
+    steps before it (the primer) sound as played. With `quantize` every hit sits exactly on its step.
+    A name already taken gets a suffix (-2, -3, ...): no file is ever overwritten, also when two runs
+    write into one folder within the same second.
     """
     folder = Path(folder)
     try:
@@ -59,12 +61,16 @@ def write_beats(beats, folder, note_map, stamp=None, micro_timing=True):
     except OSError as error:
         raise DeepBeatError(f"output folder {folder}: cannot create ({error.strerror})") from None
     stamp = stamp or time.strftime("%Y-%m-%d_%H%M%S")
-    return [_write_new(beat, folder, f"{stamp}_{number:02d}", note_map, micro_timing)
-            for number, beat in enumerate(beats, start=1)]
+    paths = []
+    for number, beat in enumerate(beats, start=1):
+        placement = {} if quantize else {"onsets": feel.onsets(beat, first), "velocities": feel.velocities(beat, first)}
+        paths.append(_write_new(folder, f"{stamp}_{number:02d}",
+                                lambda path: write_midi(beat, path, note_map=note_map, **placement)))
+    return paths
 
 
-def _write_new(beat, folder, stem, note_map, micro_timing):
-    """Write a beat under the first free name STEM.mid, STEM-2.mid, ... (created exclusively)."""
+def _write_new(folder, stem, write):
+    """Call write(path) for the first free name STEM.mid, STEM-2.mid, ... (created exclusively)."""
     for attempt in range(1, 10_000):
         path = folder / (f"{stem}.mid" if attempt == 1 else f"{stem}-{attempt}.mid")
         try:
@@ -74,6 +80,6 @@ def _write_new(beat, folder, stem, note_map, micro_timing):
         except OSError as error:
             raise DeepBeatError(f"{path}: cannot write ({error.strerror})") from None
         os.close(descriptor)
-        write_midi(beat, path, note_map=note_map, micro_timing=micro_timing)
+        write(path)
         return path
     raise DeepBeatError(f"{folder}: no free name for {stem}.mid")

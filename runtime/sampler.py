@@ -1,18 +1,22 @@
 """DrumSampler: continues a drum grid by sampling a step model, several variations at once.
 
 All variations advance together, one batched model call per step. Steps are drawn from
-the class logits (temperature, optional top-k / top-p); each hit's velocity from the velocity
-head's bins and, with a timing head, its offset from the offset head's bins, each placed at a
-random point inside its bin (dither) so that velocities and timing take every value, not only
-bin centres; drawn steps are fed back. How to sample (a Steering) is given with every call, so
-the caller alone owns it. No TensorFlow here.
+the class logits; each hit's velocity from the velocity head's bins and, with a timing head, its
+offset from the offset head's bins, each placed at a random point inside its bin (dither) so
+that velocities and timing take every value, not only bin centres; drawn steps are fed back.
+
+How to sample (a Steering) is given with every call, so the caller alone owns it. Its controls
+shape the step distribution in this order: style guidance (the same step run with the style and
+with "any" in one batched call, logits mixed by the style strength), temperature, density (a bias
+per hit), variation (a mix with the steps one and two bars back), locked drums (steps whose
+locked drums differ from the figure last heard are ruled out), then top-k / top-p. No TensorFlow here.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-from deepbeat.encoding import BEAT, FILL, NUM_STEP_CLASSES, next_position
+from deepbeat.encoding import ANY_STYLE, BEAT, FILL, NUM_STEP_CLASSES, hits_of, next_position, step_of
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.tempo import DEFAULT_BPM
@@ -20,6 +24,11 @@ from deepbeat.tempo import DEFAULT_BPM
 from .steering import SettingError
 
 _NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one bar
+_HITS_PER_STEP = hits_of(np.arange(NUM_STEP_CLASSES)).sum(axis=1).astype(np.float32)
+DENSITY_BIAS = 0.6  # log-odds per hit at density 1 (docs/BENCHMARKS.md: onsets per bar against density)
+COPY_AT_ZERO_VARIATION = 0.95  # at variation 0 the model keeps 5% of its say: small changes only
+COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two bars back
+NO_STEP = -1
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,12 @@ class SamplerSnapshot:
     """An opaque copy of a sampler's progress: state, position, pending outputs, scores, random state."""
 
     state: tuple
+    any_state: tuple
     position: int
     outputs: object
+    any_outputs: object
+    history: np.ndarray
+    heard: np.ndarray
     scores: np.ndarray
     rng_state: dict
 
@@ -71,10 +84,11 @@ class DrumSampler:
         self._constant_features = {}  # (rows, style id, bpm) -> the features that stay the same between steps
         # The counter keeps only the low bits, so positions repeat with this period.
         self._position_table = self.encoding.position_features(np.arange(self.encoding.position_period))
-        self._state = None
+        self._state = self._any_state = None  # the any-style branch runs while style guidance is on
         self._position = 0
-        self._outputs = None
-
+        self._outputs = self._any_outputs = None
+        self._history = np.full((num_outputs, 2 * STEPS_PER_BAR), NO_STEP, np.int32)  # last steps, newest last
+        self._heard = _silent_bar()  # the figure last heard, by bar position: steps, velocities, offsets
     @property
     def position(self):
         """The position of the next step, counted from the primer's first step."""
@@ -97,6 +111,9 @@ class DrumSampler:
         if grid.num_steps == 0:
             raise PrimerError("the primer has no steps; expected at least one")
         self._state = self.model.initial_state(1)  # rows are identical until sampling: feed one, then copy
+        self._any_state = self.model.initial_state(1) if steering.guided else None
+        self._history = np.full((1, 2 * STEPS_PER_BAR), NO_STEP, np.int32)
+        self._heard = _silent_bar()
         self._position = first_position
         self._feed(grid, steering)
         self.reorder(np.zeros(self.num_outputs, np.int64))
@@ -106,6 +123,7 @@ class DrumSampler:
         """Feed more real steps (every output gets them), state carried."""
         if self._state is None:
             self._state = self.model.initial_state(self.num_outputs)
+            self._history = np.full((self.num_outputs, 2 * STEPS_PER_BAR), NO_STEP, np.int32)
         self._feed(grid, steering)
 
     def sample(self, num_steps, steering, bpm=None):
@@ -116,39 +134,58 @@ class DrumSampler:
 
     def snapshot(self):
         """An opaque copy of the progress so far, for `restore`."""
-        return SamplerSnapshot(self._state, self._position, self._outputs, self.scores.copy(),
-                               self._rng.bit_generator.state)
+        return SamplerSnapshot(self._state, self._any_state, self._position, self._outputs, self._any_outputs,
+                               self._history, self._heard, self.scores.copy(), self._rng.bit_generator.state)
 
     def restore(self, snapshot):
         """Return to the progress saved in `snapshot`."""
         # Arrays are never changed in place (each step makes new ones), so sharing them is safe.
-        self._state, self._position, self._outputs = snapshot.state, snapshot.position, snapshot.outputs
+        self._state, self._any_state, self._position = snapshot.state, snapshot.any_state, snapshot.position
+        self._outputs, self._any_outputs = snapshot.outputs, snapshot.any_outputs
+        self._history, self._heard = snapshot.history, snapshot.heard
         self.scores = snapshot.scores.copy()
         self._rng.bit_generator.state = snapshot.rng_state
 
     def _feed(self, grid, steering):
+        """Feed real steps; the last bar of them becomes the figure locked drums keep."""
         self.bpm = grid.bpm
         rows = len(self._state[0])
+        heard = [array.copy() for array in self._heard]
         for step, velocity, offset in zip(grid.steps, grid.velocities, grid.offsets):
+            position = self._position % STEPS_PER_BAR
+            heard[0][position], heard[1][position], heard[2][position] = step, velocity, offset
             self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)),
                           np.broadcast_to(offset, (rows, NUM_DRUM_CLASSES)), steering)
+        self._heard = tuple(heard)
 
     def _advance(self, steps, velocities, offsets, steering):
-        """Run the model on one step per row."""
+        """Run the model on one step per row (and its any-style branch, while guidance is on)."""
+        self._history = np.concatenate([self._history[:, 1:], steps[:, None]], axis=1)
+        if steering.guided and self._any_state is None:  # guidance turned on mid-stream: branch from here
+            self._any_state, self._any_outputs = self._state, self._outputs
+        elif not steering.guided:
+            self._any_state = self._any_outputs = None
         rows = len(steps)
-        positions, tempo, style = self._features_for(rows, self.style_id(steering))
         upcoming = next_position(self._position)
         label = FILL if steering.fills.is_fill(upcoming // STEPS_PER_BAR) else BEAT
+        branches = [(self.style_id(steering), self._state)]
+        if self._any_state is not None:
+            branches.append((self.encoding.style_id(ANY_STYLE), self._any_state))
+        features = [self._features_for(rows, style_id) for style_id, _ in branches]
         inputs = {
-            "step_class": steps,
-            "velocity": self.encoding.velocity_features(velocities),
-            "offset": self.encoding.offset_features(velocities, offsets),
-            "position": positions[upcoming % len(positions)],
-            "tempo": tempo,
-            "style": style,
-            "label": np.full(rows, self.encoding.label_id(label), np.int32),
+            "step_class": np.tile(steps, len(branches)),
+            "velocity": np.tile(self.encoding.velocity_features(velocities), (len(branches), 1)),
+            "offset": np.tile(self.encoding.offset_features(velocities, offsets), (len(branches), 1)),
+            "position": np.concatenate([positions[upcoming % len(positions)] for positions, _, _ in features]),
+            "tempo": np.concatenate([tempo for _, tempo, _ in features]),
+            "style": np.concatenate([style for _, _, style in features]),
+            "label": np.full(rows * len(branches), self.encoding.label_id(label), np.int32),
         }
-        self._outputs, self._state = self.model.step(inputs, self._state)
+        state = tuple(np.concatenate(parts) for parts in zip(*(branch for _, branch in branches)))
+        outputs, state = self.model.step(inputs, state)
+        self._outputs, self._state = outputs.rows(slice(0, rows)), tuple(s[:rows] for s in state)
+        if len(branches) > 1:
+            self._any_outputs, self._any_state = outputs.rows(slice(rows, None)), tuple(s[rows:] for s in state)
         self._position += 1
 
     def _features_for(self, rows, style_id):
@@ -202,44 +239,108 @@ class DrumSampler:
                 parts += [uniform[t, :, bounds[i]: bounds[i + 1]] for i in range(1 + len(heads), len(widths))]
                 yield parts
 
+    def _guided(self, name, steering):
+        """A head's logits of the pending step, mixed with the any-style branch by the style strength."""
+        logits = getattr(self._outputs, name)
+        if self._any_outputs is None:
+            return logits
+        plain = getattr(self._any_outputs, name)
+        return plain + steering.style_strength * (logits - plain)
+
+    def _class_log_weights(self, steering):
+        """Log-weights of every step class for the pending step, every control applied; and the tempered
+        model's own log-softmax (the likelihood a beam search ranks by)."""
+        temperature = steering.temperature or 1.0  # greedy: the argmax of the untempered weights
+        logits = self._guided("class_logits", steering).astype(np.float64) / temperature
+        model = logits - _logsumexp(logits)
+        weights = model
+        if steering.density:
+            weights = weights + DENSITY_BIAS * steering.density * _HITS_PER_STEP
+            weights = weights - _logsumexp(weights)
+        copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
+        if copy > 0:
+            weights = self._mix_with_earlier_bars(weights, copy)
+        if steering.locks:
+            weights = np.where(self._lock_allows(steering.locks), weights, -np.inf)
+        return weights, model
+
+    def _mix_with_earlier_bars(self, weights, copy):
+        """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any)."""
+        prior = np.zeros(weights.shape)
+        rows = np.arange(len(weights))
+        for distance, share in COPY_WEIGHTS.items():
+            earlier = self._history[:, -distance]
+            known = earlier != NO_STEP
+            prior[rows[known], earlier[known]] += share
+        total = prior.sum(axis=1, keepdims=True)
+        mixed = np.where(total > 0, (1 - copy) * np.exp(weights) + copy * prior / np.maximum(total, 1e-12),
+                         np.exp(weights))
+        with np.errstate(divide="ignore"):
+            return np.log(mixed)
+
+    def _lock_allows(self, locks):
+        """Which step classes keep the locked drums as the figure last heard plays them at this position: [512]."""
+        mask = int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), list(locks))))
+        wanted = int(self._heard[0][self._position % STEPS_PER_BAR]) & mask
+        return (np.arange(NUM_STEP_CLASSES) & mask) == wanted
+
     def _draw(self, steering, noise):
         """One step per row from the pending outputs, with its velocities and offsets; adds to the scores.
 
-        Gumbel-max: argmax(logits / temperature + Gumbel noise) is a draw from the softmax, without
-        normalising it. Temperature 0 takes the likeliest of everything and each bin's centre.
+        Gumbel-max: argmax(log-weights + Gumbel noise) is a draw from their softmax, without normalising
+        it. Temperature 0 takes the likeliest of everything and each bin's centre.
         """
         temperature = steering.temperature
         greedy = temperature == 0
-        outputs = self._outputs
-        shifted = outputs.class_logits - outputs.class_logits.max(axis=1, keepdims=True)
-        heads = [outputs.velocity_logits] + [outputs.offset_logits] * self.timing
+        weights, model = self._class_log_weights(steering)
+        heads = [self._guided("velocity_logits", steering)]
+        if self.timing:
+            heads.append(self._guided("offset_logits", steering))
         if not greedy and temperature != 1:
-            shifted *= 1.0 / temperature
             heads = [logits * (1.0 / temperature) for logits in heads]
         class_noise, head_noise, within = noise[0], noise[1:1 + len(heads)], noise[1 + len(heads):]
         if greedy:
-            steps = shifted.argmax(axis=1)
+            steps = weights.argmax(axis=1)
             bins = [logits.argmax(axis=-1) for logits in heads]
             within = [0.5] * len(heads)
         else:
-            candidates = shifted
             if steering.top_k or steering.top_p < 1:
-                kept = _top_p(_top_k(np.exp(shifted), steering.top_k), steering.top_p)
-                candidates = np.where(kept > 0, shifted, -np.inf)
-            steps = (candidates + class_noise).argmax(axis=1)
+                kept = _top_p(_top_k(np.exp(weights), steering.top_k), steering.top_p)
+                weights = np.where(kept > 0, weights, -np.inf)
+            steps = (weights + class_noise).argmax(axis=1)
             bins = [(logits + gumbel).argmax(axis=-1) for logits, gumbel in zip(heads, head_noise)]
-        # log-softmax of the drawn step (the full tempered distribution, before top-k / top-p)
-        self.scores = self.scores + shifted[np.arange(len(steps)), steps] - np.log(np.exp(shifted).sum(axis=1))
+        self.scores = self.scores + model[np.arange(len(steps)), steps]
         velocities = self.encoding.hit_velocities(steps, bins[0], within[0])
         offsets = (np.where(velocities > 0, self.encoding.bin_offset(bins[1], within[1]), 0.0) if self.timing
                    else np.zeros(velocities.shape, np.float32))
+        if steering.locks:  # locked drums play as heard: their velocities and timing too
+            position = self._position % STEPS_PER_BAR
+            locked = np.isin(np.arange(NUM_DRUM_CLASSES), list(steering.locks))
+            velocities = np.where(locked, self._heard[1][position], velocities).astype(np.uint8)
+            offsets = np.where(locked, self._heard[2][position], offsets)
         return steps.astype(np.int32), velocities, offsets.astype(np.float32)
 
     def reorder(self, rows):
         """Row i continues as old row rows[i] (copies rows for priming and beam search)."""
         self._state = tuple(s[rows] for s in self._state)
         self._outputs = self._outputs.rows(rows)
+        if self._any_state is not None:
+            self._any_state = tuple(s[rows] for s in self._any_state)
+            self._any_outputs = self._any_outputs.rows(rows)
+        self._history = self._history[rows]
         self.scores = self.scores[rows]
+
+
+def _silent_bar():
+    """(steps [16], velocities [16, 9], offsets [16, 9]) of a bar without hits."""
+    return (np.zeros(STEPS_PER_BAR, np.int32), np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8),
+            np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.float32))
+
+
+def _logsumexp(values):
+    top = values.max(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        return top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True))
 
 
 def _top_k(weights, k):

@@ -179,9 +179,10 @@ def test_primer_bars_beyond_the_file_name_the_file_not_num_steps(tmp_path, capsy
 def test_left_out_primer_notes_are_printed(tmp_path, capsys):
     primer = two_bar_primer(tmp_path, extra_notes=[(0, 100, 90), (960, 100, 90), (2000, 21, 90)])
     code, files = generate(tmp_path, "--primer-midi", str(primer), "--primer-bars", "2", "--bars", "1", "--seed", "1")
-    out = capsys.readouterr().out
+    err = capsys.readouterr().err
     assert code == 0 and len(files) == 1
-    assert "primer: left out notes the gm note map has no drum for: 21 (x1), 100 (x2)" in out.splitlines()
+    assert ("deepbeat generate: note: primer: left out notes the gm note map has no drum for: 21 (x1), 100 (x2)"
+            in err.splitlines())
 
 
 def test_bars_count_what_comes_after_the_primer(tmp_path, capsys):

@@ -87,25 +87,37 @@ def _train_parser(subparsers):
 
 def _eval_parser(subparsers):
     p = subparsers.add_parser(
-        "eval", help="evaluate a trained model and the baselines; table, JSON and Markdown",
+        "eval", help="evaluate a trained model and the baselines; with --musical, what it plays too",
         description="Evaluate a run folder (its best weights) or a NAME.weights.h5 file on one split over "
         "whole sequences, next to the baselines (uniform, unigram, position n-gram, bar-aware n-gram, "
-        "repeat-previous-bar) fit on DATA/train.npz, for all styles and for hiphop. Prints a table and "
-        "writes JSON + Markdown.",
+        "repeat-previous-bar) fit on DATA/train.npz, for all styles and for hiphop. With --musical, also "
+        "continue the first bar of every beat file and compare what the model plays with what the drummers "
+        "played (adherence, backbeat, fills, timing, velocities, style), on the exported ONNX model beside the "
+        "weights when there is one; an .onnx --model gets the musical evaluation alone, without TensorFlow. "
+        "Prints tables and writes JSON + Markdown.",
     )
     _shared_options(p, "run folder to evaluate (its best weights)")
-    p.add_argument("--model", metavar="FILE.weights.h5",
-                   help="evaluate this trained-model file (FILE.json beside it) instead of --run-dir")
-    p.add_argument("--split", choices=("train", "validation", "test"), default="test",
-                   help="split to evaluate (default test)")
+    p.add_argument("--model", metavar="FILE",
+                   help="evaluate this trained-model file (FILE.weights.h5 with FILE.json beside it) or, with "
+                   "--musical, an exported .onnx model, instead of --run-dir")
+    p.add_argument("--split", choices=("train", "validation", "test"),
+                   help="split to evaluate (default: test for perplexity, validation for --musical)")
+    p.add_argument("--musical", action="store_true",
+                   help="also evaluate what the model plays after one-bar primers, against the real continuations")
+    p.add_argument("--continuations", type=count(1), default=4,
+                   help="with --musical: continuations of 4 bars generated per primer (default 4)")
     p.add_argument("--out", help="report path stem; writes OUT.json and OUT.md (default RUN_DIR/eval-SPLIT, "
                    "or NAME-eval beside --model)")
     p.add_argument("--generate-bars", type=count(0), default=256,
                    help="bars to sample for the generated-velocity statistics (default 256; 0 skips)")
     for seed_flag in ("--hparams", "--num_training_steps"):  # the seed's, for one command line in both modes
         p.add_argument(seed_flag, dest=f"unused_{seed_flag.strip('-')}", help=argparse.SUPPRESS)
-    p.set_defaults(run=_eval, command="eval", needs=NEEDS)
+    p.set_defaults(run=_eval, command="eval", needs=lambda args: () if _is_onnx(args.model) else NEEDS)
     return p
+
+
+def _is_onnx(path):
+    return bool(path) and str(path).lower().endswith(".onnx")
 
 
 def _minutes(text):
@@ -130,7 +142,9 @@ def command_line(args, names):
     parts = ["deepbeat", args.command]
     for name in names:
         value = getattr(args, name, None)
-        if value is not None and value is not False:
+        if value is True:
+            parts.append(f"--{name.replace('_', '-')}")
+        elif value is not None and value is not False:
             text = f'"{value}"' if name == "hparams" else portable(value) if name in PATH_OPTIONS else str(value)
             parts += [f"--{name.replace('_', '-')}", text]
     return " ".join(parts)
@@ -173,7 +187,16 @@ def _eval(args):
 
     if not (args.model or args.run_dir):
         raise DeepBeatError("give --run-dir RUN or --model NAME.weights.h5 to evaluate")
-    command = command_line(args, ("data", "run_dir", "model", "split", "num_eval_batches", "generate_bars", "out"))
+    command = command_line(args, ("data", "run_dir", "model", "split", "num_eval_batches", "generate_bars", "out",
+                                  "musical", "continuations"))
+    if _is_onnx(args.model):
+        if not args.musical:
+            raise DeepBeatError(f"--model {args.model}: an exported model has no Keras weights for perplexity; "
+                                "add --musical for the musical evaluation, or give NAME.weights.h5")
+        from deepbeat.runtime.evaluation import run_musical_evaluation
+
+        run_musical_evaluation(args.model, args.data, args.split or "validation", args.continuations, args.out)
+        return
     with tensorflow_output(args.verbose):
         from .evaluate import run_evaluation
 

@@ -13,6 +13,8 @@ from deepbeat.dataset import load_summary
 from deepbeat.drums import DRUM_CLASSES
 from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.paths import portable
+from deepbeat.runtime.evaluation import markdown as musical_markdown
+from deepbeat.runtime.evaluation import musical_evaluation, summary_lines
 from deepbeat.runtime.sampler import DrumSampler
 from deepbeat.runtime.steering import Steering
 
@@ -205,6 +207,8 @@ def markdown(report, title):
             out.append(f"| {name} | {v['generated']['hits']} | {_format_mean_std(v['generated'])} | "
                        f"{v['data']['hits']} | {_format_mean_std(v['data'])} |")
         out.append("")
+    if "musical" in report:
+        out += [musical_markdown(report["musical"]), ""]
     if report.get("training"):
         out += ["## Training", "", *training_lines(report["training"]), ""]
     if report.get("commands"):
@@ -239,8 +243,12 @@ def run_evaluation(args, command):
     run = RunDir(source) if source.is_dir() else None
     trained = load_trained(source)
     config_file = config_path(run.best_weights if run else source)
-    report = evaluate(trained, args.data, args.split, args.num_eval_batches, args.generate_bars)
+    split = args.split or "test"
+    report = evaluate(trained, args.data, split, args.num_eval_batches, args.generate_bars)
     report["model"] = portable(source)
+    if args.musical:
+        report["musical"] = musical_evaluation(_step_model(trained, source, run), args.data,
+                                               args.split or "validation", outputs=args.continuations)
     training = trained.info.get("training")
     if training is None and run and run.state.exists():
         training = read_json(run.state, "run state")
@@ -248,19 +256,35 @@ def run_evaluation(args, command):
         report["training"] = training
     report["commands"] = reproduction_commands(args.data, training, trained.info.get("export_command"), command)
     stem = Path(args.out) if args.out else (
-        source / f"eval-{args.split}" if run else source.with_name(config_file.stem + "-eval"))
+        source / f"eval-{split}" if run else source.with_name(config_file.stem + "-eval"))
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(report, f"DeepBeat evaluation: {source.name}"))
     config = read_json(config_file, "trained-model config")
-    config["eval"] = {"split": args.split, "all": report["groups"]["all"]["rows"]["model"],
+    config["eval"] = {"split": split, "all": report["groups"]["all"]["rows"]["model"],
                       "goals": report["goals"], "report": stem.with_suffix(".md").name}
+    if "musical" in report:
+        config["eval"]["musical"] = {"split": report["musical"]["split"], "goals": report["musical"]["goals"]}
     write_json(config_file, config)
     for group, data in report["groups"].items():
         print(f"{group} ({data['sequences']} sequences)")
         print(table(data["rows"]))
     print(f"goals: {json.dumps(report['goals'])}")
+    for line in summary_lines(report["musical"]) if "musical" in report else ():
+        print(line)
     print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+
+
+def _step_model(trained, source, run):
+    """What the musical evaluation plays: the exported ONNX model beside the weights (RUN/model.onnx or
+    NAME.onnx), as `deepbeat generate` would; else the weights' own single-step graph."""
+    from deepbeat.runtime.stepmodel import StepModel, run_model_path
+
+    from .runs import beside_weights
+    from .step_graph import KerasStepModel
+
+    exported = run_model_path(source) if run else beside_weights(source, ".onnx")
+    return StepModel.load(exported, threads=2) if exported.is_file() else KerasStepModel(trained)
 
 
 def reproduction_commands(data_dir, training, export_command, eval_command):
