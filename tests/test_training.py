@@ -21,6 +21,8 @@ from deepbeat.training.hparams import HParams  # noqa: E402
 from deepbeat.training.runs import RunDir, load_trained  # noqa: E402
 from deepbeat.training.trainer import TrainingError, TrainingOptions, make_strategy, train  # noqa: E402
 
+from conftest import TINY_MODEL_V2  # noqa: E402
+
 TINY = "rnn_layer_sizes=[16],embedding_size=8,batch_size=4,window_bars=2"
 KICK, SNARE, HAT = 1, 2, 4  # step bits of drum classes 0, 1, 2
 
@@ -257,6 +259,31 @@ def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, ca
     assert str(tmp_path) not in markdown + json.dumps(report)
     assert "model" in out.out and "wrote" in out.out
     assert load_trained(weights).info["eval"]["all"]["nll"] == pytest.approx(rows["model"]["nll"])
+
+    code, out = run_cli(capsys, "eval", "--data", str(data), "--model", str(weights), "--musical", "--compare",
+                        str(run), "--continuations", "2", "--generate-bars", "0", "--out", str(tmp_path / "musical"))
+    assert code == 0, out.err
+    report = json.loads((tmp_path / "musical.json").read_text())
+    assert report["split"] == "test" and report["musical"]["split"] == "validation"
+    assert report["musical"]["primer"]["generated"]["continuations"] == 2 * report["musical"]["primers"]
+    assert [row["model"] for row in report["ablation"]] == [weights.name, run.name]
+    assert all(row["test_perplexity"] > 1 and 0 <= row["validation_adherence"] <= 1 for row in report["ablation"])
+    markdown = (tmp_path / "musical.md").read_text()
+    assert "## Musical evaluation" in markdown and "## Ablation" in markdown and "| adherence" in markdown
+    assert "musical evaluation, validation split" in out.out
+
+
+def test_musical_evaluation_of_an_exported_model_needs_no_tensorflow(data, tmp_path):
+    script = (
+        "import sys; sys.modules['tensorflow'] = None; from deepbeat.cli import main; "
+        f"sys.exit(main(['eval', '--musical', '--model', {str(TINY_MODEL_V2)!r}, '--data', {str(data)!r}, "
+        f"'--out', {str(tmp_path / 'm')!r}, '--continuations', '2']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert set(report["goals"]) >= {"adherence >= 0.9 x real", "distinct velocities >= 32"}
+    assert "met" in result.stdout
 
 
 def test_load_trained_refuses_bad_paths(tmp_path):

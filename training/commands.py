@@ -105,7 +105,10 @@ def _eval_parser(subparsers):
     p.add_argument("--musical", action="store_true",
                    help="also evaluate what the model plays after one-bar primers, against the real continuations")
     p.add_argument("--continuations", type=count(1), default=4,
-                   help="with --musical: continuations of 4 bars generated per primer (default 4)")
+                   help="with --musical or --compare: continuations of 4 bars generated per primer (default 4)")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="an ablation: these run folders (or NAME.weights.h5 files) next to the model, each's "
+                   "perplexity and primer adherence on the validation and test splits")
     p.add_argument("--out", help="report path stem; writes OUT.json and OUT.md (default RUN_DIR/eval-SPLIT, "
                    "or NAME-eval beside --model)")
     p.add_argument("--generate-bars", type=count(0), default=256,
@@ -131,7 +134,7 @@ def _minutes(text):
     return value
 
 
-PATH_OPTIONS = {"data", "run_dir", "save_weights", "model", "out"}
+PATH_OPTIONS = {"data", "run_dir", "save_weights", "model", "out", "compare"}
 
 
 def command_line(args, names):
@@ -145,7 +148,10 @@ def command_line(args, names):
         if value is True:
             parts.append(f"--{name.replace('_', '-')}")
         elif value is not None and value is not False:
-            text = f'"{value}"' if name == "hparams" else portable(value) if name in PATH_OPTIONS else str(value)
+            if isinstance(value, list):
+                text = " ".join(portable(item) if name in PATH_OPTIONS else str(item) for item in value)
+            else:
+                text = f'"{value}"' if name == "hparams" else portable(value) if name in PATH_OPTIONS else str(value)
             parts += [f"--{name.replace('_', '-')}", text]
     return " ".join(parts)
 
@@ -188,7 +194,7 @@ def _eval(args):
     if not (args.model or args.run_dir):
         raise DeepBeatError("give --run-dir RUN or --model NAME.weights.h5 to evaluate")
     command = command_line(args, ("data", "run_dir", "model", "split", "num_eval_batches", "generate_bars", "out",
-                                  "musical", "continuations"))
+                                  "musical", "continuations", "compare"))
     if _is_onnx(args.model):
         if not args.musical:
             raise DeepBeatError(f"--model {args.model}: an exported model has no Keras weights for perplexity; "

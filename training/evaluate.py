@@ -154,6 +154,51 @@ def evaluate(trained, data_dir, split, num_batches=None, generate_bars=256):
     return report
 
 
+ABLATION_SPLITS = ("validation", "test")
+ABLATION_HPARAMS = ("attn_length", "lookback_distances", "offset_bins", "use_labels", "condition_every_layer")
+
+
+def ablation(sources, data_dir, outputs=4, seed=0):
+    """For each model (a run folder or NAME.weights.h5, exported or not): its distinguishing hparams, training
+    steps, and on the validation and test splits its perplexity and primer adherence (the musical evaluation's,
+    sampled as `deepbeat generate` samples)."""
+    from deepbeat.runtime.evaluation import beat_files, generate, primer_figures, real
+
+    rows = []
+    for source in map(Path, sources):
+        trained = load_trained(source)
+        run = RunDir(source) if source.is_dir() else None
+        step_model = _step_model(trained, source, run)
+        row = {"model": portable(source), "hparams": {k: trained.hparams.to_dict()[k] for k in ABLATION_HPARAMS},
+               "step": trained.info.get("step")}
+        for split in ABLATION_SPLITS:
+            row[f"{split}_perplexity"] = model_metrics(trained, load_sequences(data_dir, split))["model"]["perplexity"]
+            files = beat_files(data_dir, split, 4)
+            row[f"{split}_adherence"] = primer_figures(generate(step_model, files, 4, outputs, Steering(), seed)[0])[
+                "adherence"]
+            row[f"{split}_real_adherence"] = primer_figures(real(files, 4)[0])["adherence"]
+        rows.append(row)
+    return rows
+
+
+def ablation_markdown(rows):
+    """The ablation as a Markdown table."""
+    header = ["model", "attention", "lookback", "steps"] + [f"{split} {figure}" for split in ABLATION_SPLITS
+                                                             for figure in ("perplexity", "adherence")]
+    lines = ["## Ablation", "", "Each model part on and off, trained the same way; perplexity on whole sequences, "
+             "adherence as in the musical evaluation (temperature 1, default steering). Real adherence: "
+             + ", ".join(f"{split} {rows[0][f'{split}_real_adherence']:.3f}" for split in ABLATION_SPLITS) + ".", "",
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for row in rows:
+        hparams = row["hparams"]
+        cells = [row["model"], str(hparams["attn_length"] or "-"), str(hparams["lookback_distances"] or "-"),
+                 str(row["step"] or "-")]
+        cells += [f"{row[f'{split}_{figure}']:.3f}" for split in ABLATION_SPLITS for figure in ("perplexity",
+                                                                                             "adherence")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""])
+
+
 def goals(rows, baseline_names):
     """Issue 3's goals: lower NLL than every baseline, perplexity >= 20 % below the best baseline's."""
     best = min(baseline_names, key=lambda name: rows[name]["nll"])
@@ -209,6 +254,8 @@ def markdown(report, title):
         out.append("")
     if "musical" in report:
         out += [musical_markdown(report["musical"]), ""]
+    if "ablation" in report:
+        out += [ablation_markdown(report["ablation"]), ""]
     if report.get("training"):
         out += ["## Training", "", *training_lines(report["training"]), ""]
     if report.get("commands"):
@@ -249,6 +296,8 @@ def run_evaluation(args, command):
     if args.musical:
         report["musical"] = musical_evaluation(_step_model(trained, source, run), args.data,
                                                args.split or "validation", outputs=args.continuations)
+    if args.compare:
+        report["ablation"] = ablation([source, *args.compare], args.data, outputs=args.continuations)
     training = trained.info.get("training")
     if training is None and run and run.state.exists():
         training = read_json(run.state, "run state")
