@@ -159,47 +159,48 @@ class DrumSampler:
         self._heard = tuple(heard)
 
     def _advance(self, steps, velocities, offsets, steering):
-        """Run the model on one step per row (and its any-style branch, while guidance is on)."""
+        """Run the model on one step per row (and its any-style branch in the same call, while guidance is on)."""
         self._history = np.concatenate([self._history[:, 1:], steps[:, None]], axis=1)
         if steering.guided and self._any_state is None:  # guidance turned on mid-stream: branch from here
             self._any_state, self._any_outputs = self._state, self._outputs
         elif not steering.guided:
             self._any_state = self._any_outputs = None
-        rows = len(steps)
+        rows, guided = len(steps), self._any_state is not None
         upcoming = next_position(self._position)
         label = FILL if steering.fills.is_fill(upcoming // STEPS_PER_BAR) else BEAT
-        branches = [(self.style_id(steering), self._state)]
-        if self._any_state is not None:
-            branches.append((self.encoding.style_id(ANY_STYLE), self._any_state))
-        features = [self._features_for(rows, style_id) for style_id, _ in branches]
-        inputs = {
-            "step_class": np.tile(steps, len(branches)),
-            "velocity": np.tile(self.encoding.velocity_features(velocities), (len(branches), 1)),
-            "offset": np.tile(self.encoding.offset_features(velocities, offsets), (len(branches), 1)),
-            "position": np.concatenate([positions[upcoming % len(positions)] for positions, _, _ in features]),
-            "tempo": np.concatenate([tempo for _, tempo, _ in features]),
-            "style": np.concatenate([style for _, _, style in features]),
-            "label": np.full(rows * len(branches), self.encoding.label_id(label), np.int32),
-        }
-        state = tuple(np.concatenate(parts) for parts in zip(*(branch for _, branch in branches)))
+        positions, tempo, style = self._features_for(rows, self.style_id(steering), guided)
+        velocity = self.encoding.velocity_features(velocities)
+        offset = self.encoding.offset_features(velocities, offsets)
+        state = self._state
+        if guided:
+            steps, velocity, offset = (np.concatenate([a, a]) for a in (steps, velocity, offset))
+            state = tuple(np.concatenate(pair) for pair in zip(self._state, self._any_state))
+        inputs = {"step_class": steps, "velocity": velocity, "offset": offset,
+                  "position": positions[upcoming % len(positions)], "tempo": tempo, "style": style,
+                  "label": np.full(len(steps), self.encoding.label_id(label), np.int32)}
         outputs, state = self.model.step(inputs, state)
-        self._outputs, self._state = outputs.rows(slice(0, rows)), tuple(s[:rows] for s in state)
-        if len(branches) > 1:
+        if guided:
+            self._outputs, self._state = outputs.rows(slice(0, rows)), tuple(s[:rows] for s in state)
             self._any_outputs, self._any_state = outputs.rows(slice(rows, None)), tuple(s[rows:] for s in state)
+        else:
+            self._outputs, self._state = outputs, state
         self._position += 1
 
-    def _features_for(self, rows, style_id):
-        """Position features of every counter value, tempo and style, for `rows` rows.
+    def _features_for(self, rows, style_id, guided):
+        """Position features of every counter value, tempo and style, for `rows` rows (twice as many while
+        guided: the style's rows, then the any-style branch's).
 
-        Made once per row count, style and tempo: a step then only indexes them (the model
-        never writes to its inputs).
+        Made once per row count, style and tempo: a step then only indexes them (the model never writes
+        to its inputs).
         """
-        key = (rows, style_id, self.bpm)
+        key = (rows, style_id, guided, self.bpm)
         if key not in self._constant_features:
+            styles = [style_id] + [self.encoding.style_id(ANY_STYLE)] * guided
+            count = rows * len(styles)
             self._constant_features[key] = (
-                np.repeat(self._position_table[:, None], rows, axis=1),
-                np.full((rows, 1), self.encoding.tempo_feature(self.bpm), np.float32),
-                np.full(rows, style_id, np.int32),
+                np.repeat(self._position_table[:, None], count, axis=1),
+                np.full((count, 1), self.encoding.tempo_feature(self.bpm), np.float32),
+                np.repeat(np.array(styles, np.int32), rows),
             )
         return self._constant_features[key]
 
@@ -251,8 +252,9 @@ class DrumSampler:
         """Log-weights of every step class for the pending step, every control applied; and the tempered
         model's own log-softmax (the likelihood a beam search ranks by)."""
         temperature = steering.temperature or 1.0  # greedy: the argmax of the untempered weights
-        logits = self._guided("class_logits", steering).astype(np.float64) / temperature
-        model = logits - _logsumexp(logits)
+        logits = self._guided("class_logits", steering)
+        shifted = (logits - logits.max(axis=1, keepdims=True)) * (1.0 / temperature)
+        model = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         weights = model
         if steering.density:
             weights = weights + DENSITY_BIAS * steering.density * _HITS_PER_STEP
