@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "deepbeat.export.commands",  # export, bench generate
     "deepbeat.runtime.commands",  # generate
     "deepbeat.bridge.live_commands",  # bridge, ports, bench bridge
+    "deepbeat.web.commands",  # studio
 )
 
 
