@@ -220,7 +220,7 @@ def test_seed_flag_aliases_parse_to_the_same_options():
                               "--num_eval_batches", "2", "--hparams", "batch_size=8", "--modo_trabajo", "eval"])
     plain = parser.parse_args(["eval", "--run-dir", "R", "--data", "D", "--num-eval-batches", "2"])
     assert (seed.run, seed.command, seed.run_dir, seed.data, seed.num_eval_batches, seed.split) == \
-           (plain.run, "eval", "R", "D", 2, "test")
+           (plain.run, "eval", "R", "D", 2, None)  # the split defaults per evaluation (test; --musical validation)
     back = parser.parse_args(["eval", "--modo_trabajo=train", "--SE", "D", "--run_dir", "R",
                               "--num_training_steps", "7", "--hparams", "batch_size=8"])
     assert (back.command, back.num_training_steps, back.hparams, back.eval_every) == ("train", 7, "batch_size=8", 250)
