@@ -56,11 +56,11 @@ class Range:
 TEMPERATURE = Range("temperature", 0.0, 2.0, 1.0)  # 0: always the likeliest step
 TOP_P = Range("top-p", 0.0, 1.0, 1.0, above_low=True)  # nucleus sampling: at 0 no step would be kept
 # Classifier-free guidance between the style and "any": 0 ignores the style, 1 is the model as trained,
-# above 1 leans further into the style. The default is what makes a kick-and-snare skeleton turn into
-# the style's own time keeping (ride for jazz, hats for hip-hop): docs/BENCHMARKS.md, steering sweeps.
-STYLE_STRENGTH = Range("style strength", 0.0, 4.0, 1.5)
-# 0 keeps the figure last heard (the model may only vary it a little); 1 lets the model run free.
-VARIATION = Range("variation", 0.0, 1.0, 1.0)
+# above 1 leans further into the style (docs/BENCHMARKS.md, steering sweeps).
+STYLE_STRENGTH = Range("style strength", 0.0, 4.0, 1.0)
+# 0 keeps the figure last heard (the model may only vary it a little); 1 lets the model run free. The
+# default stays as close to what was played as the GMD drummers do (core/models/default-eval.md).
+VARIATION = Range("variation", 0.0, 1.0, 0.5)
 DENSITY = Range("density", -1.0, 1.0, 0.0)  # fewer (-1) or more (+1) hits per step
 SWING = Range("swing", 50.0, 75.0, 50.0)  # MPC swing: the share of a pair of notes the first one takes, in %
 HUMANIZE = Range("humanize", 0.0, 1.0, 1.0)  # how much of the model's own timing is played (0: on the grid)

@@ -16,7 +16,8 @@ from deepbeat.runtime.stepmodel import StepModel, StepOutputs
 from conftest import TINY_MODEL, TINY_MODEL_V2
 
 BACKBEAT = DrumGrid.from_steps([0b101, 0, 0b100, 0, 0b110, 0, 0b100, 0] * 2)  # kick/snare/hat, one bar
-PLAIN, GREEDY = Steering(), Steering(temperature=0)
+FREE = {"variation": 1.0}  # the model as it is, no mix with the bars before
+PLAIN, GREEDY = Steering(**FREE), Steering(temperature=0, **FREE)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def log_likelihood(model, primer, continuation, style="any"):
 
 def test_sample_shapes_tempo_and_velocities(model):
     sampler = DrumSampler(model, num_outputs=3, seed=1)
-    hiphop = Steering(style="hiphop")
+    hiphop = Steering(style="hiphop", **FREE)
     sampler.prime(dataclasses.replace(BACKBEAT, bpm=93.0), hiphop)
     grids = sampler.sample(32, hiphop)
     assert len(grids) == 3 and all(g.num_steps == 32 and g.bpm == 93.0 for g in grids)
@@ -134,7 +135,7 @@ def test_draws_follow_the_tempered_distribution(model):
     velocity_probability = np.arange(1.0, bins + 1) / np.arange(1.0, bins + 1).sum()
     sampler = DrumSampler(FixedLogits(model.encoding, step_probability, velocity_probability), num_outputs=draws,
                           seed=2)
-    steering = Steering(temperature=temperature)
+    steering = Steering(temperature=temperature, **FREE)
     sampler.prime(BACKBEAT, steering)
     grids = sampler.sample(1, steering)
     slack = 5 * 0.5 / np.sqrt(draws)
@@ -180,7 +181,7 @@ def test_top_k_and_top_p_restrict_choices(model):
     def distinct(**options):
         sampler = DrumSampler(model, num_outputs=300, seed=3)
         sampler.prime(BACKBEAT, PLAIN)
-        return {int(g.steps[0]) for g in sampler.sample(1, Steering(**options))}
+        return {int(g.steps[0]) for g in sampler.sample(1, Steering(**options, **FREE))}
 
     greedy = DrumSampler(model)
     greedy.prime(BACKBEAT, GREEDY)
@@ -238,7 +239,7 @@ def test_style_and_tempo_change_between_calls(model):
     def greedy(style="any", bpm=None):
         sampler = DrumSampler(model)
         sampler.prime(BACKBEAT, GREEDY)
-        return sampler.sample(16, Steering(temperature=0, style=style), bpm=bpm)[0]
+        return sampler.sample(16, Steering(temperature=0, style=style, **FREE), bpm=bpm)[0]
 
     plain = greedy()
     assert greedy(style="jazz") != plain

@@ -90,7 +90,8 @@ def test_style_strength_mixes_the_style_with_any(model):
     assert greedy("jazz", 0.0) == greedy("any", 1.0)  # strength 0: the style is ignored
     assert greedy("jazz", 1.0) != greedy("any", 1.0)  # strength 1: the model as trained, unguided
     assert greedy("jazz", 3.0) != greedy("jazz", 1.0)
-    assert Steering(style="jazz", style_strength=1.0).guided is False and Steering(style="jazz").guided
+    assert not Steering(style="jazz", style_strength=1.0).guided and Steering(style="jazz", style_strength=2.0).guided
+    assert not Steering(style="any", style_strength=2.0).guided
 
 
 def test_guidance_switched_on_mid_stream_branches_from_the_current_state(model):

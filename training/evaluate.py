@@ -244,7 +244,8 @@ def markdown(report, title):
     if "generated_velocity" in report:
         generated = report["generated_velocity"]
         out += [f"## Generated velocities ({generated['bars']} sampled bars) vs data", "",
-                "Sampled as `deepbeat generate` samples (temperature 1, each velocity at its bin's centre); "
+                "Sampled as `deepbeat generate` samples (default steering, each velocity at a random place inside its "
+                "drawn bin); "
                 "primed with a split sequence's first bar and style.", "",
                 "| class | generated hits | generated mean ± std | data hits | data mean ± std |",
                 "|---|---|---|---|---|"]
