@@ -1,15 +1,16 @@
-"""A running bridge: ports open, the timing loop on its own thread, the view on the main one."""
+"""A running bridge: ports open, the timing loop on its own thread, the view and the checks on the main one."""
 import os
 import sys
 import threading
 
 from deepbeat.errors import DeepBeatError
+from deepbeat.grid import STEPS_PER_BAR
 
+from .clock import TICKS_PER_STEP
 from .scheduler import WAKE
-from .transport import PortError
 
 VIEW_PERIOD_S = 0.1  # view redraws and port checks, on the main thread
-PORT_CHECK_PERIOD_S = 1.0
+PORT_CHECK_PERIOD_S = 1.0  # transport failure (a vanished port or server) and health checks
 SWITCH_INTERVAL_S = 0.0005  # hand the GIL over often, so the generation thread cannot hold up a tick
 # SCHED_FIFO priorities (1-99): above every normal thread, under audio servers (JACK is usually set higher).
 # Generation sits just under timing: its bursts (a few ms a bar) are not held up by busy programs,
@@ -27,6 +28,16 @@ def request_realtime(priority=TIMING_PRIORITY):
         return True
     except (AttributeError, OSError):
         return False
+
+
+def clock_notes(follower):
+    """What the follower has put right in the incoming clock, as view lines."""
+    summary = follower.corrections.summary()
+    if not summary:
+        return ()
+    latest = follower.latest
+    where = f" (bar {latest.position // (TICKS_PER_STEP * STEPS_PER_BAR) + 1})" if latest else ""
+    return (f"clock: {summary}; newest: {latest.what}{where}" if latest else f"clock: {summary}",)
 
 
 class Bridge:
@@ -79,19 +90,22 @@ class Bridge:
         return 0
 
     def _watch(self, timing, stop):
-        """Redraw the view and look for vanished ports until the timing thread ends or `stop` is set."""
-        since_check = 0.0
+        """Redraw the view and check the transport until the timing thread ends, `stop` is set or the
+        transport fails (a port or the JACK server gone)."""
+        since_check = PORT_CHECK_PERIOD_S
+        health = ()
         while timing.is_alive() and not stop.wait(VIEW_PERIOD_S):
-            if self.view is not None:
-                tempo = self.scheduler.follower.tempo
-                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description)
             since_check += VIEW_PERIOD_S
             if since_check >= PORT_CHECK_PERIOD_S:
                 since_check = 0.0
-                missing = self.transport.missing_port()
-                if missing:
-                    self._failure = PortError(f"port {missing!r} went away; stopped with every note off")
+                self._failure = self._failure or self.transport.failure()
+                if self._failure is not None:
                     return
+                health = self.transport.health()
+            if self.view is not None:
+                tempo = self.scheduler.follower.tempo
+                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description,
+                                 clock_notes(self.scheduler.follower) + tuple(health))
 
     def _generation_realtime(self):
         self.generation_realtime = request_realtime(GENERATION_PRIORITY)
