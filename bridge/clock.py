@@ -23,10 +23,11 @@ from .tempofit import TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, interv
 
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
 
-JUMP_INTERVALS = 3  # this many raw intervals in a row agreeing (JUMP_AGREE) with each other and
-JUMP_AGREE = 0.15  # all off the fit by more than JUMP_OFF: a tempo jump, not a lost or repeated tick
+JUMP_INTERVALS = 3  # this many raw intervals in a row agreeing (JUMP_AGREE) with each other and all off the
+JUMP_AGREE = 0.15  # fit by more than JUMP_OFF (and two jitters): a tempo jump, not a lost or repeated tick
 JUMP_OFF = 0.25
 REPEAT_BELOW = 0.5  # an arrival under half an interval after the newest counted tick is a repeat
+YOUNG_REPEAT, YOUNG_LOST = 0.3, 1.7  # before the fit is trusted: a repeat, a lost tick, in typical intervals
 LATE_BELOW = 0.75  # ...under 3/4 of one after a tick assumed in its absence: that tick, arriving late
 DROPOUT_MIN_S = 0.25  # dropout: no tick for max(250 ms, 3 tick intervals)
 DROPOUT_INTERVALS = 3
@@ -83,6 +84,7 @@ class ClockFollower:
         self._heard_at = None  # the newest arrival while running; dropouts count from it
         self._first = False  # the next tick is the first after Start, Continue or a locate
         self._arrivals = deque(maxlen=JUMP_INTERVALS + 1)  # (time, ticks counted) of the newest arrivals
+        self._young = []  # (index, time) since the fit's segment began, until it is trusted and they are recounted
 
     def start(self):
         """MIDI Start: play from position 0 at the next tick, however late it comes."""
@@ -125,10 +127,15 @@ class ClockFollower:
             return range(0)
         self._index = 0 if self._index is None else self._index + counted
         self._counted_at, self._assumed = time, False
-        if silence and not self.running:  # a clock started afresh: a new segment of the fit
+        if silence and (not self.running or self._first):  # a clock started afresh: a new segment of the fit
             self.tempo.restart([(self._index, time)], keep_interval=True)
+            self._young = [(self._index, time)]
         elif jump is None:
+            if self._young is not None:
+                self._young.append((self._index, time))
             slip = self.tempo.add(self._index, time)
+            if not slip and self._young is not None and self.tempo.trusted:
+                slip = self._settle_young()
             if slip:
                 self._index += slip
                 counted += slip
@@ -155,8 +162,34 @@ class ClockFollower:
         since = time - self._counted_at
         if since > self.dropout_gap():
             return (max(1, round(since / interval)) if self.running and not self._first else 1), True
+        if not self.tempo.trusted:  # a young fit: judged by the median raw interval, with wide margins
+            times = [t for _, t in self._young] if self._young else [t for t, _ in self._arrivals]
+            gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
+            typical = median(gaps) if len(gaps) >= 2 else interval
+            if since < YOUNG_REPEAT * typical:
+                return 0, False
+            return (round(since / typical) if since > YOUNG_LOST * typical else 1), False
         below = LATE_BELOW if self._assumed else REPEAT_BELOW
         return max(0, math.floor(since / interval + 1 - below)), False
+
+    def _settle_young(self):
+        """The fit has just become trusted: recount the arrivals since its segment began by the median gap
+        of them all (the first gaps were judged with little to go on). Returns the ticks to add to the
+        count, and refits the segment where they belong."""
+        points, self._young = self._young, None
+        gaps = [b - a for (_, a), (_, b) in zip(points, points[1:])]
+        positive = [gap for gap in gaps if gap > 0]
+        if len(positive) < 2:
+            return 0
+        typical = median(positive)
+        index, recounted = points[0][0], [points[0]]
+        for gap, (_, time) in zip(gaps, points[1:]):
+            index += round(gap / typical) if gap > YOUNG_LOST * typical else 1
+            recounted.append((index, time))
+        shift = index - points[-1][0]
+        if shift:
+            self.tempo.restart(recounted)
+        return shift
 
     def _jump(self, counted):
         """A tempo jump shows as JUMP_INTERVALS raw intervals that agree with each other and not with the
@@ -169,13 +202,14 @@ class ClockFollower:
         times = [t for t, _ in self._arrivals]
         gaps = [b - a for a, b in zip(times, times[1:])]
         middle = median(gaps)
-        if middle <= 0 or abs(middle / interval - 1) <= JUMP_OFF:
+        if middle <= 0 or abs(middle - interval) <= JUMP_OFF * interval + 2 * self.tempo.jitter:
             return None
         if any(abs(gap / middle - 1) > JUMP_AGREE for gap in gaps):
             return None
         counts = [c for _, c in self._arrivals][1:]
         oldest = self._index + counted - sum(counts)  # the index of the arrival before the jump
         self.tempo.restart([(oldest + k, t) for k, t in enumerate(times)])
+        self._young = [(oldest + k, t) for k, t in enumerate(times)]
         self._arrivals.clear()
         self.corrections.lost -= min(self.corrections.lost, sum(c - 1 for c in counts if c > 1))  # they were not lost
         self.corrections.jumps += 1

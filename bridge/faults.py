@@ -103,10 +103,12 @@ def patterns_for(tempo_map, flags):
 
 
 def is_clock(data):
+    """Whether a scripted message is a clock tick."""
     return list(data) == [CLOCK]
 
 
 def lossy(drop, repeat):
+    """A fault: each tick lost with probability `drop`, else repeated (0-1 ms later) with probability `repeat`."""
     def fault(events, ticks, rng):
         played = []
         for when, data in events:
@@ -120,6 +122,7 @@ def lossy(drop, repeat):
 
 
 def jitter(seconds):
+    """A fault: each tick moved by up to +-`seconds`."""
     def fault(events, ticks, rng):
         return [(when + rng.uniform(-seconds, seconds), data) if is_clock(data) else (when, data)
                 for when, data in events]
@@ -127,6 +130,7 @@ def jitter(seconds):
 
 
 def clock_gap(bar, seconds):
+    """A fault: no ticks for `seconds` from bar `bar`, step 5 (the clock goes on behind the gap)."""
     def fault(events, ticks, rng):
         begin = ticks[bar * TICKS_PER_BAR + TICKS_PER_STEP * 5] + 0.0001
         return [(w, d) for w, d in events if not (is_clock(d) and begin <= w < begin + seconds)]
@@ -141,6 +145,7 @@ def inserted(messages):
 
 
 def at_bar(bar, step=0):
+    """The time of a step's tick, as a function of the script's tick times."""
     return lambda ticks: ticks[(bar * STEPS_PER_BAR + step) * TICKS_PER_STEP]
 
 
@@ -173,6 +178,7 @@ def restarting_script(tempo_map, patterns):
 
 
 def late_first_tick_script(tempo_map, patterns):
+    """Start, then the first tick 600 ms later."""
     return clock_script(tempo_map, patterns, start_at=0.6)
 
 
@@ -186,25 +192,30 @@ def signal_mid_run(*numbers):
 
 
 def after_signal(ticks):
+    """Excused: everything from the signal (or the server's death) on."""
     return [(at_bar(3, 6)(ticks), float("inf"))]
 
 
 def stall(run):
+    """The whole bridge process stopped for 250 ms (its timing thread, its JACK thread, everything)."""
     run.process.send_signal(signal.SIGSTOP)
     time.sleep(0.25)
     run.process.send_signal(signal.SIGCONT)
 
 
 def stalled_at(ticks):
+    """Excused: the stall, and the notes due in it (they go out late)."""
     begin = at_bar(3)(ticks)
     return [(begin - 0.02, begin + 0.4)]
 
 
 def kill_server(run):
+    """The scenario's own JACK server killed."""
     run.server.kill()
 
 
 def close_reader(run):
+    """The reader of the bridge's stdout gone, as when `tee` ends."""
     os.close(run.stdout_reader)
     run.stdout_reader = None
 
@@ -374,8 +385,9 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
 
 
 def _start_server():
-    """A JACK dummy server of its own: (process, name)."""
-    name = f"deepbeat-faults-{os.getpid()}"
+    """A JACK dummy server of its own: (process, name). The name is fixed: JACK keeps eight server slots and
+    frees a dead server's slot only for a server of the same name, so a name per run would use them up."""
+    name = "deepbeat-faults"
     process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256",
                                 "-C", "0", "-P", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     waited = subprocess.run(["jack_wait", "-w", "-s", name, "-t", "10"], capture_output=True)

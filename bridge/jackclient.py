@@ -39,6 +39,19 @@ def open_client(name, server=None):
         raise PortError(f"MIDI backend jack: {UNAVAILABLE['jack']}") from None
 
 
+def server_realtime(server=None):
+    """Whether the JACK server runs real-time, asked by a client of a moment; None when JACK-Client or the
+    server cannot tell."""
+    try:
+        client = open_client("DeepBeat query", server)
+    except PortError:
+        return None
+    try:
+        return client.realtime
+    finally:
+        close_client(client)
+
+
 def close_client(client):
     """Deactivate and close, whatever state the server is in."""
     with contextlib.suppress(Exception):

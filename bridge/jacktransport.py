@@ -44,6 +44,11 @@ class JackTransport:
         self._seen_cycles = (0, time.monotonic())  # (cycle count, when the main thread last saw it change)
         self._shutdown = None  # the server's reason, once it has shut this client down
 
+    @property
+    def server_realtime(self):
+        """Whether the JACK server runs real-time (None before the client is open)."""
+        return None if self._client is None else self._client.realtime
+
     def open(self, inbox):
         """Open the client and its ports; every incoming message goes to `inbox` as (perf_counter time, bytes)."""
         self._client = client = open_client(self.client_name)
@@ -145,11 +150,15 @@ class JackTransport:
         return tuple(warnings)
 
     def close(self):
-        """Close the client once everything sent has been written (the last notes-off above all), or FLUSH_S."""
+        """Close the client once everything sent has been written (the last notes-off above all) and two more
+        cycles have run, so that a client reading our output a cycle later gets it too; FLUSH_S at most."""
         if self._client is None:
             return
         deadline = time.monotonic() + FLUSH_S
         while (self._outbox or self._pending) and self._shutdown is None and time.monotonic() < deadline:
-            time.sleep(0.005)
+            time.sleep(0.002)
+        written = self._cycles
+        while self._cycles < written + 2 and self._shutdown is None and time.monotonic() < deadline:
+            time.sleep(0.002)
         close_client(self._client)
         self._client = None

@@ -14,8 +14,10 @@ PORT_CHECK_PERIOD_S = 1.0  # transport failure (a vanished port or server) and h
 SWITCH_INTERVAL_S = 0.0005  # hand the GIL over often, so the generation thread cannot hold up a tick
 # SCHED_FIFO priorities (1-99): above every normal thread, under audio servers (JACK is usually set higher).
 # Generation sits just under timing: its bursts (a few ms a bar) are not held up by busy programs,
-# and it is never preempted while holding the GIL the timing thread is waiting for.
-TIMING_PRIORITY, GENERATION_PRIORITY = 5, 4
+# and it is never preempted while holding the GIL the timing thread is waiting for. The main thread
+# (view and checks) sits under both, for the same reason: every thread that takes the GIL must run
+# before busy programs, or JACK's real-time thread waits for the GIL behind them.
+TIMING_PRIORITY, GENERATION_PRIORITY, MAIN_PRIORITY = 5, 4, 3
 
 
 def request_realtime(priority=TIMING_PRIORITY):
@@ -28,6 +30,14 @@ def request_realtime(priority=TIMING_PRIORITY):
         return True
     except (AttributeError, OSError):
         return False
+
+
+def drop_realtime():
+    """Back to normal scheduling for the calling thread."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
 
 
 def clock_notes(follower):
@@ -66,10 +76,14 @@ class Bridge:
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         timing = threading.Thread(target=self._serve, args=(stop,), name="deepbeat-timing")
-        if self._want_realtime:
-            self.worker.submit(self._generation_realtime)
+        main_realtime = False
         try:
             self.transport.open(self.inbox)
+            # Over a JACK server that is not real-time itself, threads of ours above its threads would starve them
+            self._want_realtime = self._want_realtime and getattr(self.transport, "server_realtime", None) is not False
+            if self._want_realtime:
+                self.worker.submit(self._generation_realtime)
+                main_realtime = request_realtime(MAIN_PRIORITY)
             timing.start()
             self._watch(timing, stop)
         except Exception as error:  # reported below, after the cleanup
@@ -82,6 +96,8 @@ class Bridge:
             self.worker.close()
             self.transport.close()
             sys.setswitchinterval(previous_interval)
+            if main_realtime:
+                drop_realtime()
         if self._failure is not None:
             if isinstance(self._failure, DeepBeatError):
                 raise self._failure

@@ -26,6 +26,7 @@ from deepbeat.midibytes import (
 
 from .clock import TICKS_PER_STEP
 from .jackclient import FrameClock, close_client, frames_after, open_client
+from .live import MAIN_PRIORITY, drop_realtime, request_realtime
 from .tempofit import interval_of_bpm
 from .transport import DEFAULT_IN, DEFAULT_OUT
 
@@ -163,6 +164,15 @@ class SimulatedDaw:
     def perform(self, events, tail=0.4, actions=()):
         """Play `events` ((seconds, bytes) in time order) and return the Transcript. `actions` are
         (seconds, callable) run from this thread at those moments of the script (e.g. signals to the bridge)."""
+        # JACK's thread takes the GIL: this one must not be held up, nor above a JACK server that is not real-time
+        realtime = self._client.realtime and request_realtime(MAIN_PRIORITY)
+        try:
+            return self._perform(events, tail, actions)
+        finally:
+            if realtime:
+                drop_realtime()
+
+    def _perform(self, events, tail, actions):
         rate = self._clock.rate
         self._received.clear()
         self._late = self._xruns = 0

@@ -4,6 +4,7 @@ Clock ticks come 24 to a quarter note; tempo is in BPM (quarter notes per minute
 """
 import math
 from collections import deque
+from statistics import median
 
 TICKS_PER_QUARTER = 24  # MIDI 1.0: timing clock is sent 24 times per quarter note
 FIT_TICKS = 96  # four beats in the tempo fit: +-5 ms of jitter moves the reading by under 0.2%
@@ -47,6 +48,7 @@ class TempoEstimator:
         self._held = []  # (index, time, residual) of the newest arrivals on one side of the line, out of the fit
         self._residual = None  # the newest arrival's distance from the line
         self._samples = 0
+        self._trusted = False
         self.jitter = 0.0  # seconds: the mean change of residual between arrivals
 
     @property
@@ -59,11 +61,13 @@ class TempoEstimator:
     @property
     def trusted(self):
         """Whether the fit is long enough to judge arrivals by: TRUSTED_FIT_TICKS ticks, and enough more
-        that the measured jitter moves its interval by under TRUSTED_SPREAD."""
-        if self._line is None or len(self._points) < TRUSTED_FIT_TICKS:
-            return False
-        n, sx, _, sxx, _ = self._sums
-        return self.jitter <= TRUSTED_SPREAD * self._line[2] * math.sqrt(sxx - sx * sx / n)
+        that the measured jitter moves its interval by under TRUSTED_SPREAD. Once trusted, it stays so
+        until it restarts."""
+        if (not self._trusted and self._line is not None and len(self._points) >= TRUSTED_FIT_TICKS
+                and self._samples >= TRUSTED_FIT_TICKS):
+            n, sx, _, sxx, _ = self._sums
+            self._trusted = self.jitter <= TRUSTED_SPREAD * self._line[2] * math.sqrt(sxx - sx * sx / n)
+        return self._trusted
 
     @property
     def bpm(self):
@@ -89,6 +93,8 @@ class TempoEstimator:
         are fitted) or CONFIRM_MISSES of them are misses: then they are a slip or a tempo change.
         """
         if not self.trusted:
+            if len(self._points) >= 2:  # a young line: its residuals overstate the jitter, which errs on the safe side
+                self._measure_jitter(time - self.time_of(index))
             self._append(index, time)
             return 0
         residual = time - self.time_of(index)
@@ -112,6 +118,7 @@ class TempoEstimator:
         self._origin = None
         self._sums = [0.0] * 5
         self._line = None
+        self._trusted = False
         self._held = []
         self._residual = None
         for index, time in points:
@@ -131,17 +138,20 @@ class TempoEstimator:
 
     def _resolve_held(self):
         """Misses confirmed on one side. When the newest SLIP_MISSES sit a whole number of intervals off
-        the line without drifting, the count slipped: returns the shift, and the held arrivals that fit
-        it are fitted where they belong (earlier ones, delivered late, are dropped). Otherwise the tempo
-        changed: returns 0, and the fit restarts from the held arrivals."""
+        the line (their median within a quarter interval of it) without drifting further than the jitter
+        explains, the count slipped: returns the shift, and the held arrivals that fit it are fitted where
+        they belong (earlier ones, delivered late, are dropped). Otherwise the tempo changed: returns 0,
+        and the fit restarts from the held arrivals."""
         held, interval = self._held, self.interval
         newest = [r for _, _, r in held if abs(r) > self.threshold()][-SLIP_MISSES:]
-        shift = round(sum(newest) / len(newest) / interval)
-        near = min(self.threshold(), interval / 4)
+        middle = median(newest)
+        shift = round(middle / interval)
         self._held = []
-        if shift and all(abs(r - shift * interval) <= near for r in newest) and abs(newest[-1] - newest[0]) <= near:
+        if (shift and abs(middle - shift * interval) <= interval / 4
+                and all(abs(r - shift * interval) < interval / 2 for r in newest)
+                and abs(newest[-1] - newest[0]) <= 2 * self.threshold()):
             for index, time, residual in held:
-                if abs(residual - shift * interval) <= near:
+                if abs(residual - shift * interval) < interval / 2:
                     self._append(index + shift, time)
             self._residual = None
             return shift

@@ -153,6 +153,14 @@ class RtMidiTransport:
         self._checked = (0, 0, 0)  # (sent, probe heard, sensed) at the previous check
         self._silent_checks = self._deaf_checks = 0
 
+    @property
+    def server_realtime(self):
+        """On rtmidi's JACK backend, whether the JACK server runs real-time (None when it cannot be told)."""
+        if self.backend != "jack-rtmidi":
+            return None
+        from .jackclient import server_realtime
+        return server_realtime()
+
     def open(self, inbox):
         """Open both ports; every incoming message goes to `inbox` as (perf_counter time, bytes)."""
         self._inbox = inbox

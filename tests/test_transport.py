@@ -95,3 +95,14 @@ def test_on_jack_the_probe_ends_an_unterminated_sysex_every_check(opened):
     bridge.health()
     assert play.sent == [SYSEX_RESET, ACTIVE_SENSING]
     assert SYSEX_RESET[0] == 0xF0 and SYSEX_RESET[-1] == 0xF7
+
+
+def test_a_missing_jack_client_package_is_one_line_saying_what_to_install(monkeypatch, capsys):
+    import sys
+
+    from deepbeat.cli import main
+
+    monkeypatch.setitem(sys.modules, "jack", None)  # as if JACK-Client were not installed
+    assert main(["ports", "--backend", "jack"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "needs the JACK-Client package: pip install 'deepbeat[jack]'" in error
