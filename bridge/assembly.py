@@ -18,6 +18,7 @@ class BridgeOptions:
     mode: str = "call-response"
     listen_bars: int = 1
     answer_bars: int = 1
+    on_silence: str = "reuse-primer"
     input_map: str = "gm"
     output_map: str = "gm"
     input_channel: int = None  # None: every channel
@@ -32,16 +33,32 @@ class BridgeOptions:
 
 def build_bridge(options, transport, view, inbox):
     """A Bridge of `options` on `transport`, drawing `view` (or None); `inbox` is the queue between them."""
+    from .live import Bridge
+    from .scheduler import WAKE
+    from .worker import GenerationWorker
+
+    worker = GenerationWorker(on_error=lambda error: inbox.put_nowait(WAKE))
+    try:
+        scheduler = build_scheduler(options, transport.send, worker)
+    except DeepBeatError:
+        worker.close()
+        raise
+    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime)
+
+
+def build_scheduler(options, send, worker, clock=None):
+    """The Scheduler (with its Session, Composer and model) of `options`, sending with `send`, generating on
+    `worker`, timed by `clock` (default perf_counter). DeepBeatError for options that do not fit."""
+    import time
+
     from deepbeat.notemaps import load_note_map
     from deepbeat.runtime.composer import Composer, Plan
     from deepbeat.runtime.sampler import DrumSampler
     from deepbeat.runtime.stepmodel import StepModel
 
     from .clock import InternalClock
-    from .live import Bridge
-    from .scheduler import WAKE, Scheduler
+    from .scheduler import Scheduler
     from .session import Session
-    from .worker import GenerationWorker
 
     master = InternalClock(options.master_bpm) if options.master_bpm is not None else None
     input_map, output_map = load_note_map(options.input_map), load_note_map(options.output_map)
@@ -49,17 +66,14 @@ def build_bridge(options, transport, view, inbox):
     sampler = DrumSampler(model, seed=options.seed)
     sampler.style_id(options.steering)  # an unknown style is refused before any port opens
     plan = Plan()
-    worker = GenerationWorker(on_error=lambda error: inbox.put_nowait(WAKE))
     try:
         session = Session(worker, Composer(sampler, plan), plan, mode=options.mode, listen_bars=options.listen_bars,
-                          answer_bars=options.answer_bars, steering=options.steering)
-        scheduler = Scheduler(
-            session, transport.send, master=master, note_map=output_map, input_map=input_map,
-            output_channel=options.output_channel, input_channel=options.input_channel,
+                          answer_bars=options.answer_bars, steering=options.steering, on_silence=options.on_silence)
+        return Scheduler(
+            session, send, clock=clock or time.perf_counter, master=master, note_map=output_map,
+            input_map=input_map, output_channel=options.output_channel, input_channel=options.input_channel,
             latency_offset_s=options.latency_offset_s, gate=options.gate, thru=options.thru,
             controls=options.controls,
         )
     except (ValueError, DeepBeatError) as error:
-        worker.close()
         raise DeepBeatError(str(error)) from None
-    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime)

@@ -1,23 +1,21 @@
-"""`deepbeat bench bridge`: tick-to-send latency in process and end to end through JACK."""
+"""`deepbeat bench bridge`: tick-to-send latency in process, and end to end through JACK: one long run, repeated
+starts (each checked, the listener connecting after the start) and a lossy clock."""
 import json
-import os
-import platform
 import queue
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from deepbeat.benchresults import machine, write_results
 from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.midibytes import CLOCK, DRUM_CHANNEL, START, STOP, note_on
 
 from .assembly import BridgeOptions, build_bridge
-from .clock import TICKS_PER_STEP, interval_of_bpm
-from .simdaw import (
-    BACK_BEAT, FILL, SimulatedDaw, jack_period_s, percentiles_ms, sleep_until, start_bridge_process,
-    stop_bridge_process,
-)
+from .clock import TICKS_PER_STEP
+from .faults import TOLERANCE_S, Scenario, jitter, lossy, run_scenario
+from .simdaw import BACK_BEAT, FILL, percentiles_ms, sleep_until
+from .tempofit import interval_of_bpm
 from .transport import MemoryTransport
 
 GOALS_MS = {"p99": 1.0, "max": 3.0}  # issue 5: p99 <= 1 ms and max <= 3 ms in process, zero missed steps
@@ -71,42 +69,33 @@ def _in_process(seconds, bpm, model, realtime, log):
     }
 
 
-def _through_jack(seconds, bpm, model, log):
-    """The bridge as its own process on JACK, clocked by a SimulatedDaw; None when JACK is unreachable."""
-    from deepbeat.errors import DeepBeatError
-
-    try:
-        daw = SimulatedDaw("DeepBeatBench")
-    except DeepBeatError as error:
-        log(f"  JACK: skipped ({error})")
-        return None
-    process = start_bridge_process("DeepBeatBench", model, ["--mode", "continuous"])
-    try:
-        if not daw.connect():
-            raise RuntimeError("the bridge's JACK ports never appeared")
-        bars = max(2, int(seconds / (interval_of_bpm(bpm) * TICKS_PER_STEP * STEPS_PER_BAR)))
-        patterns = {bar: BACK_BEAT if bar == 0 else FILL for bar in range(0, bars, 4)}
-        transcript = daw.perform(bpm, bars, patterns)
-    finally:
-        code, out, err = stop_bridge_process(process)
-        daw.close()
-    errors = [e for _, e, _, _ in transcript.answer_notes()]
-    period = jack_period_s()
-    loopback = percentiles_ms(transcript.jack_alone)
-    summary = [line for line in out.splitlines() if line.startswith("deepbeat bridge: steps")]
+def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, log=print):
+    """The bridge as its own process on JACK, played by a SimulatedDaw, `starts` times (a fresh process each);
+    every note checked against the reference within 3 ms (plus `jitter_s`) of the two-period path."""
+    scenario = Scenario(name, "bench", tempo_map=tempo_map, fault=fault, jitter_s=jitter_s)
+    outcomes = []
+    for start in range(starts):
+        outcomes.append(run_scenario(scenario, model, seed=start))
+        o = outcomes[-1]
+        log(f"  start {start + 1}: {o.played} of {o.expected} notes on the path {o.path_ms} ms, {o.wrong} wrong, "
+            f"clock: {o.clock}{'' if o.ok else '  NOT CLEAN: ' + '; '.join(o.notes)}")
+    offsets = [o.path_ms for o in outcomes if o.path_ms]
     return {
-        "seconds": round(len(transcript.tick_times) * interval_of_bpm(bpm), 1), "bpm": bpm,
-        "jack_period_ms": round(period * 1000, 3) if period else None,
-        "jack_alone_port_to_port_ms": loopback, "jack_alone_lost": transcript.jack_alone_lost,
-        "notes_received": len(errors), "tick_sent_to_note_received_ms": percentiles_ms(errors),
-        "notes_left_hanging": len(transcript.unended_notes()),
-        "all_notes_off_after_stop": transcript.all_notes_off_after_stop(),
-        "bridge_summary": summary[-1] if summary else None, "bridge_exit_code": code,
-        "bridge_stderr": err.strip().splitlines()[-3:],
+        "starts": starts, "tempo_map": [list(segment) for segment in tempo_map],
+        "jack_period_ms": outcomes[0].period_ms, "path": "two JACK periods after the tick",
+        "starts_clean": sum(o.ok for o in outcomes),
+        "notes_expected": sum(o.expected for o in outcomes), "notes_played": sum(o.played for o in outcomes),
+        "wrong_notes": sum(o.wrong for o in outcomes),
+        "hanging_notes": sum(o.hanging or 0 for o in outcomes),
+        "offset_from_path_ms": {"min": min((x["min"] for x in offsets), default=None),
+                                "max": max((x["max"] for x in offsets), default=None)},
+        "clock_corrections": [o.clock for o in outcomes],
+        "exit_codes": sorted({o.exit_code for o in outcomes}),
     }
 
 
-def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, log=print):
+def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, starts=20, lossy_starts=5,
+                  log=print):
     """Run the measurements and write the results JSON to `out`."""
     busy = None
     if load:  # keep the other core busy, as a DAW or a synth would
@@ -120,12 +109,17 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
             log(f"in process without real-time scheduling: {normal_seconds:g} s")
             normal = _in_process(normal_seconds, bpm, model, False, log)
             log(f"  {json.dumps(normal)}")
-        jack = None
+        jack = repeated = lossy_clock = None
+        bar_s = interval_of_bpm(bpm) * TICKS_PER_STEP * STEPS_PER_BAR
         if jack_seconds > 0:
             log(f"through JACK: {jack_seconds:g} s at {bpm:g} BPM")
-            jack = _through_jack(jack_seconds, bpm, model, log)
-            if jack:
-                log(f"  {json.dumps(jack)}")
+            jack = _through_jack("through JACK", ((max(2, round(jack_seconds / bar_s)), bpm),), model, log=log)
+        if starts > 0:
+            log(f"repeated starts: {starts} fresh bridges, 93 BPM with +-1 ms of jitter, 3 bars each")
+            repeated = _through_jack("repeated start", ((3, 93),), model, starts, jitter(0.001), 0.001, log)
+        if lossy_starts > 0:
+            log(f"lossy clock: {lossy_starts} starts, 1% of ticks lost and 0.5% repeated, 8 bars at 120 BPM")
+            lossy_clock = _through_jack("lossy clock", ((8, 120),), model, lossy_starts, lossy(0.01, 0.005), log=log)
     finally:
         if busy:
             busy.kill()
@@ -134,20 +128,23 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
     results = {
         "benchmark": "bridge",
         "command": "deepbeat bench bridge " + " ".join(sys.argv[3:]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "model": model or "shipped default",
         "other_core_loaded": load,
-        "goals": {"in_process_p99_ms": GOALS_MS["p99"], "in_process_max_ms": GOALS_MS["max"], "missed_steps": 0},
+        "goals": {"in_process_p99_ms": GOALS_MS["p99"], "in_process_max_ms": GOALS_MS["max"], "missed_steps": 0,
+                  "jack_every_start_within_ms_of_path": TOLERANCE_S * 1000},
         "met": {
             "p99": latency.get("p99", float("inf")) <= GOALS_MS["p99"],
             "max": latency.get("max", float("inf")) <= GOALS_MS["max"],
             "missed_steps": in_process["steps_missed"] == 0,
+            "repeated_starts": None if repeated is None else repeated["starts_clean"] == repeated["starts"],
+            "lossy_clock": None if lossy_clock is None else lossy_clock["starts_clean"] == lossy_clock["starts"],
         },
         "in_process": in_process,
         "in_process_without_realtime": normal,
         "jack": jack,
+        "jack_repeated_starts": repeated,
+        "jack_lossy_clock": lossy_clock,
     }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {out}")
+    write_results(out, results, log)
     return results

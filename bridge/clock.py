@@ -1,153 +1,264 @@
-"""MIDI clock: follow a DAW's clock (position and tempo), or be the master clock.
+"""MIDI clock: follow a DAW's clock (song position and tempo), or be the master clock.
 
 Positions count clock ticks since song start. MIDI clock runs at 24 ticks per quarter
 note, so a 16th-note step is 6 ticks and a Song Position Pointer "MIDI beat" (a 16th)
 is 6 ticks too (MIDI 1.0 spec, System Real-Time and Song Position Pointer).
+
+Clock messages get lost, duplicated and delayed on their way (USB, DIN, audio servers), so
+the follower does not just count them: it reads how many ticks each arrival is past the
+newest counted one from its arrival time and the tempo fit. An interval near twice the tick
+interval is a lost tick (counted twice), one near zero a duplicate (ignored), ticks coming
+back after a silence resume at the position the silence implies, and the count is checked
+against the fit (an arrival a whole tick off the line, again and again, is a slipped count
+and is put right). Every correction is counted in ClockCorrections.
 """
+import math
 from collections import deque
+from dataclasses import dataclass, fields
+from statistics import median
 
 from deepbeat.tempo import check_bpm
 
-TICKS_PER_QUARTER = 24  # MIDI 1.0: timing clock is sent 24 times per quarter note
+from .tempofit import TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, interval_of_bpm
+
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
 
-FIT_TICKS = 48  # two beats: enough points to average out +-2 ms jitter to well under 1%
-CHANGE_THRESHOLD_S = 0.0035  # above the +-2 ms jitter plus the fit's own error
-CHANGE_CONFIRM_TICKS = 3  # consecutive same-sided misses before the tempo is re-learned
+JUMP_INTERVALS = 3  # this many raw intervals in a row agreeing (JUMP_AGREE) with each other and all off the
+JUMP_AGREE = 0.15  # fit by more than JUMP_OFF (and two jitters): a tempo jump, not a lost or repeated tick
+JUMP_OFF = 0.25
+REPEAT_BELOW = 0.5  # an arrival under half an interval after the newest counted tick is a repeat
+YOUNG_REPEAT, YOUNG_LOST = 0.3, 1.7  # before the fit is trusted: a repeat, a lost tick, in typical intervals
+LATE_BELOW = 0.75  # ...under 3/4 of one after a tick assumed in its absence: that tick, arriving late
 DROPOUT_MIN_S = 0.25  # dropout: no tick for max(250 ms, 3 tick intervals)
 DROPOUT_INTERVALS = 3
 
 
-def bpm_of_interval(interval):
-    """Quarter notes per minute of a tick interval in seconds."""
-    return 60.0 / (TICKS_PER_QUARTER * interval)
+@dataclass
+class ClockCorrections:
+    """What the follower put right in the incoming clock, counted."""
+
+    lost: int = 0  # ticks that never arrived, counted from the arrival times
+    repeated: int = 0  # arrivals ignored as repeats of a tick already counted
+    assumed: int = 0  # step ticks played at their expected time because they had not arrived
+    slipped: int = 0  # times the count was put right by the tempo fit
+    jumps: int = 0  # tempo jumps followed
+    dropouts: int = 0  # silences long enough to end the notes
+    resumed: int = 0  # clock coming back after a dropout, playing on where it implied
+
+    def summary(self):
+        """The non-zero counts in words, e.g. '3 lost ticks, 1 repeated'; '' when there are none."""
+        words = {"lost": "lost ticks", "repeated": "repeated ticks",
+                 "assumed": "late or lost step ticks played on time",
+                 "slipped": "count slips", "jumps": "tempo jumps", "dropouts": "dropouts", "resumed": "resumed"}
+        return ", ".join(f"{getattr(self, f.name)} {words[f.name]}" for f in fields(self) if getattr(self, f.name))
 
 
-def interval_of_bpm(bpm):
-    """Seconds between clock ticks at a tempo."""
-    return 60.0 / (TICKS_PER_QUARTER * bpm)
+@dataclass(frozen=True)
+class Correction:
+    """The newest correction, for the view: what happened and at which song position (in ticks)."""
 
-
-class TempoEstimator:
-    """Tick interval from a least-squares line through the last FIT_TICKS tick times.
-
-    The fit smooths jitter; when several ticks in a row land on one side of the line by
-    more than the jitter, the tempo has changed and the fit restarts from those ticks,
-    so a jump is followed within about a beat.
-    """
-
-    def __init__(self):
-        self._times = deque(maxlen=FIT_TICKS)
-        self._misses = 0  # consecutive same-sided misses, signed
-        self._line = None  # (time of the newest tick, interval) of the current fit
-
-    def reset(self):
-        self._times.clear()
-        self._misses = 0
-        self._line = None
-
-    @property
-    def interval(self):
-        """Seconds per tick, or None before two ticks."""
-        return self._line[1] if self._line else None
-
-    @property
-    def bpm(self):
-        return bpm_of_interval(self._line[1]) if self._line else None
-
-    def predict(self, ticks_ahead):
-        """Expected time of the tick `ticks_ahead` after the newest one (None before two ticks)."""
-        if not self._line:
-            return None
-        newest, interval = self._line
-        return newest + ticks_ahead * interval
-
-    def add(self, time):
-        """Take one tick's arrival time."""
-        expected = self.predict(1)
-        if expected is not None:
-            miss = time - expected
-            if abs(miss) > CHANGE_THRESHOLD_S:
-                side = 1 if miss > 0 else -1
-                self._misses = self._misses + side if self._misses * side > 0 else side
-            else:
-                self._misses = 0
-            if abs(self._misses) >= CHANGE_CONFIRM_TICKS:
-                kept = list(self._times)[-CHANGE_CONFIRM_TICKS:]  # the newest ticks at the new tempo
-                self._times.clear()
-                self._times.extend(kept)
-                self._misses = 0
-        self._times.append(time)
-        self._line = self._fit()
-
-    def _fit(self):
-        count = len(self._times)
-        if count < 2:
-            return None
-        origin = self._times[0]
-        mean_index = (count - 1) / 2
-        mean_time = sum(self._times) / count - origin
-        # slope of time over tick index; sum((i - mean)^2) for i = 0..n-1 is n(n^2-1)/12
-        covariance = sum((i - mean_index) * (t - origin - mean_time) for i, t in enumerate(self._times))
-        interval = covariance / (count * (count * count - 1) / 12)
-        if interval <= 0:
-            return None
-        newest = origin + mean_time + (count - 1 - mean_index) * interval
-        return newest, interval
+    what: str
+    position: int
 
 
 class ClockFollower:
     """Transport state, song position and tempo from incoming MIDI clock messages.
 
-    `position` is the index of the next tick to be played (ticks since song start).
+    `position` is the song position (in ticks) of the next tick to be played. `tick`
+    returns the positions an arrival makes current: usually one, none for a repeat or
+    while stopped, several when ticks were lost. While running, a silence longer than
+    the dropout gap is a dropout (`drop_out`, the notes end); ticks that come back play
+    on from the position their arrival time implies.
     """
 
     def __init__(self):
         self.tempo = TempoEstimator()
         self.running = False
+        self.dropped = False  # running, but the clock went silent
         self.position = 0
-        self.last_tick_time = None
-        self._heard_at = None  # the newest tick, Start or Continue: dropouts count from it
+        self.corrections = ClockCorrections()
+        self.latest = None  # the newest Correction
+        self._index = None  # clock index of the newest counted tick (lost ticks included)
+        self._counted_at = None  # time of the newest counted tick (arrived or assumed)
+        self._assumed = False  # whether that tick was assumed (it had not arrived)
+        self._heard_at = None  # the newest arrival while running; dropouts count from it
+        self._first = False  # the next tick is the first after Start, Continue or a locate
+        self._arrivals = deque(maxlen=JUMP_INTERVALS + 1)  # (time, ticks counted) of the newest arrivals
+        self._young = []  # (index, time) since the fit's segment began, until it is trusted and they are recounted
 
-    def start(self, time):
-        """MIDI Start at `time`: play from position 0 at the next tick."""
+    def start(self):
+        """MIDI Start: play from position 0 at the next tick, however late it comes."""
         self.position = 0
-        self.running = True
-        self._heard_at = time
+        self._go()
 
     def stop(self):
-        """MIDI Stop, or a dropout: the position is kept for Continue."""
-        self.running = False
+        """MIDI Stop: the position is kept for Continue."""
+        self.running = self.dropped = False
 
-    def resume(self, time):
-        """MIDI Continue at `time`: play on from the kept position at the next tick."""
-        self.running = True
-        self._heard_at = time
+    def resume(self):
+        """MIDI Continue: play on from the kept position at the next tick."""
+        self._go()
 
     def locate(self, sixteenths):
         """Song Position Pointer, in 16ths (MIDI beats) since song start."""
         self.position = sixteenths * TICKS_PER_STEP
+        self._first = True
+
+    def _go(self):
+        self.running, self.dropped = True, False
+        self._heard_at = None  # a late first tick is not a dropout
+        self._first = True
 
     def tick(self, time):
-        """A clock tick arrived; returns the tick's position while running, else None."""
-        if self.last_tick_time is not None and time - self.last_tick_time > self._dropout_gap():
-            self.tempo.reset()  # ticks resumed after a gap: the old line no longer applies
-        self.tempo.add(time)
-        self.last_tick_time = self._heard_at = time
+        """A clock tick arrived at `time`: the range of song positions it makes current (empty when it is a
+        repeat, or while stopped)."""
+        counted, silence = self._count(time)
+        late = not counted and self._assumed  # the tick assumed in its absence, arriving late: it keeps its place
+        self._arrivals.append((time, counted or int(late)))
+        jump = None if silence else self._jump(counted)
+        if jump is not None:
+            counted += jump
+        elif counted > 1 and not silence:
+            self.corrections.lost += counted - 1
+            self.report(f"{counted - 1} lost tick{'s' * (counted > 2)} counted")
+        elif not counted and not late:
+            self.corrections.repeated += 1
+            self.report("repeated tick ignored")
+            return range(0)
+        self._index = 0 if self._index is None else self._index + counted
+        self._counted_at, self._assumed = time, False
+        if silence and (not self.running or self._first):  # a clock started afresh: a new segment of the fit
+            self.tempo.restart([(self._index, time)], keep_interval=True)
+            self._young = [(self._index, time)]
+        elif jump is None:
+            if self._young is not None:
+                self._young.append((self._index, time))
+            slip = self.tempo.add(self._index, time)
+            if not slip and self._young is not None and self.tempo.trusted:
+                slip = self._settle_young()
+            if slip:
+                self._index += slip
+                counted += slip
+                self.corrections.slipped += 1
+                self.report(f"count put right by {slip:+d} tick{'s' * (abs(slip) > 1)}")
         if not self.running:
+            return range(0)
+        self._heard_at = time
+        if self.dropped:
+            self.dropped = False
+            self.corrections.resumed += 1
+            self.report("clock back: playing on where it implies")
+        first = self.position
+        self.position += 1 if self._first else counted
+        self._first = False
+        return range(first, self.position)
+
+    def _count(self, time):
+        """(ticks since the newest counted one, judged by the arrival time against the tempo; whether the
+        arrival ends a silence longer than the dropout gap)."""
+        interval = self.tempo.interval
+        if self._index is None or interval is None:
+            return 1, False
+        since = time - self._counted_at
+        if since > self.dropout_gap():
+            return (max(1, round(since / interval)) if self.running and not self._first else 1), True
+        if not self.tempo.trusted:  # a young fit: judged by the median raw interval, with wide margins
+            times = [t for _, t in self._young] if self._young else [t for t, _ in self._arrivals]
+            gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
+            typical = median(gaps) if len(gaps) >= 2 else interval
+            if since < YOUNG_REPEAT * typical:
+                return 0, False
+            return (round(since / typical) if since > YOUNG_LOST * typical else 1), False
+        below = LATE_BELOW if self._assumed else REPEAT_BELOW
+        return max(0, math.floor(since / interval + 1 - below)), False
+
+    def _settle_young(self):
+        """The fit has just become trusted: recount the arrivals since its segment began by the median gap
+        of them all (the first gaps were judged with little to go on). Returns the ticks to add to the
+        count, and refits the segment where they belong."""
+        points, self._young = self._young, None
+        gaps = [b - a for (_, a), (_, b) in zip(points, points[1:])]
+        positive = [gap for gap in gaps if gap > 0]
+        if len(positive) < 2:
+            return 0
+        typical = median(positive)
+        index, recounted = points[0][0], [points[0]]
+        for gap, (_, time) in zip(gaps, points[1:]):
+            index += round(gap / typical) if gap > YOUNG_LOST * typical else 1
+            recounted.append((index, time))
+        shift = index - points[-1][0]
+        if shift:
+            self.tempo.restart(recounted)
+        return shift
+
+    def _jump(self, counted):
+        """A tempo jump shows as JUMP_INTERVALS raw intervals that agree with each other and not with the
+        fit. Then those arrivals are recounted as one tick each and the fit restarts from them; returns
+        the ticks to add to the newest arrival's count (negative when the count ran ahead), or None
+        when the tempo did not jump."""
+        interval = self.tempo.interval
+        if len(self._arrivals) <= JUMP_INTERVALS or not self.tempo.trusted:
             return None
+        times = [t for t, _ in self._arrivals]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        middle = median(gaps)
+        if middle <= 0 or abs(middle - interval) <= JUMP_OFF * interval + 2 * self.tempo.jitter:
+            return None
+        if any(abs(gap / middle - 1) > JUMP_AGREE for gap in gaps):
+            return None
+        counts = [c for _, c in self._arrivals][1:]
+        oldest = self._index + counted - sum(counts)  # the index of the arrival before the jump
+        self.tempo.restart([(oldest + k, t) for k, t in enumerate(times)])
+        self._young = [(oldest + k, t) for k, t in enumerate(times)]
+        self._arrivals.clear()
+        self.corrections.lost -= min(self.corrections.lost, sum(c - 1 for c in counts if c > 1))  # they were not lost
+        self.corrections.jumps += 1
+        self.report(f"tempo jump to {bpm_of_interval(middle):.1f} BPM followed")
+        return len(counts) - sum(counts)
+
+    def report(self, what):
+        """Record `what` was put right, at the current position, as the newest Correction."""
+        self.latest = Correction(what, self.position)
+
+    def expected_time(self, position):
+        """When the tick at song position `position` is due by the tempo fit (None before a tempo is known)."""
+        interval = self.tempo.interval
+        if self._counted_at is None or interval is None:
+            return None
+        return self._counted_at + (position - (self.position - 1)) * interval
+
+    def next_tick_time(self):
+        """When the next tick is expected, if it may be assumed in its absence: None unless running on
+        a trusted fit with the newest counted tick an arrival (never two assumed in a row)."""
+        if not self.running or self.dropped or self._assumed or self._first or not self.tempo.trusted:
+            return None
+        return self.expected_time(self.position)
+
+    def assume_tick(self):
+        """Count the expected next tick as played though it has not arrived (it is late or lost):
+        returns its position. A late arrival of it then keeps its place (see `tick`)."""
+        self._counted_at = self.next_tick_time()
+        self._index += 1
+        self._assumed = True
+        self.corrections.assumed += 1
         self.position += 1
         return self.position - 1
 
-    def _dropout_gap(self):
+    def dropout_gap(self):
         interval = self.tempo.interval
         return max(DROPOUT_MIN_S, DROPOUT_INTERVALS * interval) if interval else DROPOUT_MIN_S
 
     def dropout_deadline(self):
-        """When silence from the clock becomes a dropout (None unless running)."""
-        if not self.running:
+        """When silence from the clock becomes a dropout (None unless running and ticking)."""
+        if not self.running or self.dropped or self._heard_at is None:
             return None
-        return self._heard_at + self._dropout_gap()
+        return self._heard_at + self.dropout_gap()
+
+    def drop_out(self):
+        """The clock went silent while running: the notes end, and playing resumes when it comes back."""
+        self.dropped = True
+        self.corrections.dropouts += 1
+        self.report("clock lost: notes ended until it comes back")
 
     def tick_position_at(self, time):
         """Fractional tick position of a moment, for placing incoming notes on the grid.
@@ -156,9 +267,9 @@ class ClockFollower:
         """
         played = self.position - 1  # the newest tick's position
         interval = self.tempo.interval
-        if self.last_tick_time is None or interval is None:
+        if self._counted_at is None or interval is None:
             return float(max(played, 0))
-        fraction = (time - self.last_tick_time) / interval
+        fraction = (time - self._counted_at) / interval
         return played + min(max(fraction, 0.0), 1.0)
 
 

@@ -1,20 +1,23 @@
-"""A running bridge: ports open, the timing loop on its own thread, the view on the main one."""
+"""A running bridge: ports open, the timing loop on its own thread, the view and the checks on the main one."""
 import os
 import sys
 import threading
 
 from deepbeat.errors import DeepBeatError
+from deepbeat.grid import STEPS_PER_BAR
 
+from .clock import TICKS_PER_STEP
 from .scheduler import WAKE
-from .transport import PortError
 
 VIEW_PERIOD_S = 0.1  # view redraws and port checks, on the main thread
-PORT_CHECK_PERIOD_S = 1.0
+PORT_CHECK_PERIOD_S = 1.0  # transport failure (a vanished port or server) and health checks
 SWITCH_INTERVAL_S = 0.0005  # hand the GIL over often, so the generation thread cannot hold up a tick
 # SCHED_FIFO priorities (1-99): above every normal thread, under audio servers (JACK is usually set higher).
 # Generation sits just under timing: its bursts (a few ms a bar) are not held up by busy programs,
-# and it is never preempted while holding the GIL the timing thread is waiting for.
-TIMING_PRIORITY, GENERATION_PRIORITY = 5, 4
+# and it is never preempted while holding the GIL the timing thread is waiting for. The main thread
+# (view and checks) sits under both, for the same reason: every thread that takes the GIL must run
+# before busy programs, or JACK's real-time thread waits for the GIL behind them.
+TIMING_PRIORITY, GENERATION_PRIORITY, MAIN_PRIORITY = 5, 4, 3
 
 
 def request_realtime(priority=TIMING_PRIORITY):
@@ -27,6 +30,24 @@ def request_realtime(priority=TIMING_PRIORITY):
         return True
     except (AttributeError, OSError):
         return False
+
+
+def drop_realtime():
+    """Back to normal scheduling for the calling thread."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
+def clock_notes(follower):
+    """What the follower has put right in the incoming clock, as view lines."""
+    summary = follower.corrections.summary()
+    if not summary:
+        return ()
+    latest = follower.latest
+    where = f" (bar {latest.position // (TICKS_PER_STEP * STEPS_PER_BAR) + 1})" if latest else ""
+    return (f"clock: {summary}; newest: {latest.what}{where}" if latest else f"clock: {summary}",)
 
 
 class Bridge:
@@ -55,10 +76,14 @@ class Bridge:
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         timing = threading.Thread(target=self._serve, args=(stop,), name="deepbeat-timing")
-        if self._want_realtime:
-            self.worker.submit(self._generation_realtime)
+        main_realtime = False
         try:
             self.transport.open(self.inbox)
+            # Over a JACK server that is not real-time itself, threads of ours above its threads would starve them
+            self._want_realtime = self._want_realtime and getattr(self.transport, "server_realtime", None) is not False
+            if self._want_realtime:
+                self.worker.submit(self._generation_realtime)
+                main_realtime = request_realtime(MAIN_PRIORITY)
             timing.start()
             self._watch(timing, stop)
         except Exception as error:  # reported below, after the cleanup
@@ -71,6 +96,8 @@ class Bridge:
             self.worker.close()
             self.transport.close()
             sys.setswitchinterval(previous_interval)
+            if main_realtime:
+                drop_realtime()
         if self._failure is not None:
             if isinstance(self._failure, DeepBeatError):
                 raise self._failure
@@ -79,19 +106,22 @@ class Bridge:
         return 0
 
     def _watch(self, timing, stop):
-        """Redraw the view and look for vanished ports until the timing thread ends or `stop` is set."""
-        since_check = 0.0
+        """Redraw the view and check the transport until the timing thread ends, `stop` is set or the
+        transport fails (a port or the JACK server gone)."""
+        since_check = PORT_CHECK_PERIOD_S
+        health = ()
         while timing.is_alive() and not stop.wait(VIEW_PERIOD_S):
-            if self.view is not None:
-                tempo = self.scheduler.follower.tempo
-                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description)
             since_check += VIEW_PERIOD_S
             if since_check >= PORT_CHECK_PERIOD_S:
                 since_check = 0.0
-                missing = self.transport.missing_port()
-                if missing:
-                    self._failure = PortError(f"port {missing!r} went away; stopped with every note off")
+                self._failure = self._failure or self.transport.failure()
+                if self._failure is not None:
                     return
+                health = self.transport.health()
+            if self.view is not None:
+                tempo = self.scheduler.follower.tempo
+                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description,
+                                 clock_notes(self.scheduler.follower) + tuple(health))
 
     def _generation_realtime(self):
         self.generation_realtime = request_realtime(GENERATION_PRIORITY)

@@ -4,13 +4,19 @@ import signal
 import threading
 
 from deepbeat.errors import DeepBeatError
-from deepbeat.options import bpm, count, ranged
+from deepbeat.options import add_results_option, bpm, count, ranged
 from deepbeat.runtime.commands import add_steering_arguments, steering_from_args
 
 from .controls import DEFAULT_CCS, ControlMap
 from .scheduler import GATE, LATENCY_OFFSET_MS
-from .session import MODES
+from .session import MODES, ON_SILENCE
 from .transport import BACKENDS, default_backend
+
+# A closed terminal (HUP), Ctrl-\ (QUIT), kill (TERM) and Ctrl-C (INT) all stop the bridge cleanly, every note off.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+                     if hasattr(signal, name))
+BACKEND_HELP = ("MIDI system: jack (one JACK client with both ports), jack-rtmidi (rtmidi's JACK backend, a client "
+                "per port), alsa, coremidi, winmm (default here: {})")
 
 
 def register(subparsers, benchmarks):
@@ -24,7 +30,7 @@ def register(subparsers, benchmarks):
     )
     ports = p.add_argument_group("ports")
     ports.add_argument("--backend", choices=BACKENDS, default=default_backend(),
-                       help=f"MIDI system (default here: {default_backend()})")
+                       help=BACKEND_HELP.format(default_backend()))
     ports.add_argument("--input", metavar="NAME", help="connect to this existing input port instead of a virtual one")
     ports.add_argument("--output", metavar="NAME", help="connect to this existing output port instead of a virtual one")
     ports.add_argument("--client-name", default="DeepBeat", help="MIDI client name (default DeepBeat)")
@@ -47,6 +53,10 @@ def register(subparsers, benchmarks):
     session.add_argument("--listen-bars", type=count(1), default=1, help="bars to listen to (default 1)")
     session.add_argument("--answer-bars", type=count(1), default=1,
                          help="bars to answer with in call-response (default 1)")
+    session.add_argument("--on-silence", choices=ON_SILENCE, default=ON_SILENCE[0],
+                         help="when nothing is played in a listening bar (the model is never primed with silence): "
+                         "answer the previous primer again (reuse-primer, default) or play the previous answer again "
+                         "(repeat-answer; in continuous mode the answer carries on)")
     session.add_argument("--input-map", default="gm",
                          help="note map of the drums played in: gm, mpc-legacy, mpc-chromatic, drum-rack or a .json")
     session.add_argument("--output-map", default="gm", help="note map of the drums sent out (same choices)")
@@ -69,7 +79,7 @@ def register(subparsers, benchmarks):
     p = subparsers.add_parser("ports", help="list the MIDI ports of a backend",
                               description="List the input and output ports the chosen MIDI backend sees.")
     p.add_argument("--backend", choices=BACKENDS, default=default_backend(),
-                   help=f"MIDI system (default here: {default_backend()})")
+                   help=BACKEND_HELP.format(default_backend()))
     p.set_defaults(run=_ports, command="ports")
 
     p = benchmarks.add_parser(
@@ -77,17 +87,41 @@ def register(subparsers, benchmarks):
         help="tick-to-send latency of the bridge, in process and through JACK",
         description="Drive the bridge with a simulated clock at --bpm while another process keeps a core busy, "
         "and measure how long after each tick its notes are sent (p50/p99/max) and how many steps were missed; "
-        "then, when a JACK server is reachable, the same end to end through JACK ports.",
+        "then, through JACK ports against a sample-accurate simulated DAW: one long run, repeated fresh starts and "
+        "a lossy clock, every note checked within 3 ms of the two-period path.",
     )
     p.add_argument("--seconds", type=float, default=300.0, help="in-process run length (default 300)")
     p.add_argument("--jack-seconds", type=float, default=30.0, help="JACK run length, 0 to skip (default 30)")
+    p.add_argument("--starts", type=int, default=20,
+                   help="fresh bridges started and checked through JACK (93 BPM, +-1 ms jitter), 0 to skip "
+                   "(default 20)")
+    p.add_argument("--lossy-starts", type=int, default=5,
+                   help="starts with 1%% of clock ticks lost and 0.5%% repeated, 0 to skip (default 5)")
     p.add_argument("--bpm", type=float, default=180.0, help="clock tempo (default 180)")
     p.add_argument("--model", help="ONNX step model (default: the shipped model)")
     p.add_argument("--no-load", action="store_true", help="do not start the busy process")
     p.add_argument("--normal-seconds", type=float, default=60.0,
                    help="length of a second in-process run without real-time scheduling, 0 to skip (default 60)")
-    p.add_argument("--out", default="docs/benchmarks/bridge.json", help="results file")
+    add_results_option(p, "bridge")
     p.set_defaults(run=_bench, command="bench bridge")
+
+    p = benchmarks.add_parser(
+        "faults",
+        help="fault injection over JACK: lost, repeated and jittered clock, gaps, SysEx, signals, ...",
+        description="Run `deepbeat bridge` on JACK against a scripted DAW once per fault (lost, repeated and jittered "
+        "ticks, tempo jumps, a clock gap, a late first tick, SysEx, garbage, Song Position Pointer, Start twice, "
+        "30 and 300 BPM, a stall, SIGHUP/SIGQUIT/double SIGINT, a closed stdout, a dying JACK server, the rtmidi "
+        "fallback) and a soak at 180 BPM with the other core busy; compare every note with a reference replay of "
+        "the script without the fault, and print the table of notes expected, played and wrong, hanging notes, "
+        "exceptions and exit codes.",
+    )
+    p.add_argument("--model", help="ONNX step model (default: the shipped model)")
+    p.add_argument("--soak-minutes", type=float, default=1.0, help="soak length, 0 to skip (default 1; 10 for the "
+                   "figures in docs/BENCHMARKS.md)")
+    p.add_argument("--only", metavar="TEXT", help="run only the scenarios whose name contains TEXT")
+    p.add_argument("--no-load", action="store_true", help="do not keep the other core busy during the soak")
+    add_results_option(p, "faults")
+    p.set_defaults(run=_bench_faults, command="bench faults")
 
 
 _CONTROL_HELP = {
@@ -121,7 +155,8 @@ def bridge_options(args):
         raise DeepBeatError(f"--cc-*: {error}") from None
     return BridgeOptions(
         model=args.model, steering=steering_from_args(args)[0], seed=args.seed, mode=args.mode,
-        listen_bars=args.listen_bars, answer_bars=args.answer_bars, input_map=args.input_map,
+        listen_bars=args.listen_bars, answer_bars=args.answer_bars, on_silence=args.on_silence,
+        input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
         output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,
         latency_offset_s=args.latency_offset_ms / 1000, gate=args.gate, thru=args.thru, controls=controls,
@@ -131,29 +166,52 @@ def bridge_options(args):
 
 def _bridge(args):
     from .assembly import build_bridge
-    from .transport import RtMidiTransport
+    from .transport import make_transport
     from .view import TerminalView
 
     stop = threading.Event()
-    # first of all, so that a signal while loading is a clean stop too
-    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
+    # First of all, so that a signal while loading is a clean stop too; a second one only asks again. After a
+    # clean stop they are ignored while the process ends (Python would kill it with a signal that came during
+    # its own shutdown): a second Ctrl-C 50 ms after the first cannot turn the clean exit into a kill. A failure
+    # hands them back.
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in STOP_SIGNALS}
     try:
         inbox = queue.Queue()
-        transport = RtMidiTransport(args.backend, args.input, args.output, args.client_name)
+        transport = make_transport(args.backend, args.input, args.output, args.client_name)
         bridge = build_bridge(bridge_options(args), transport, None if args.quiet else TerminalView(), inbox)
         code = bridge.run(stop)
-    finally:
+    except BaseException:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        raise
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
     if not args.quiet:
-        stats = bridge.scheduler.stats
-        print(f"deepbeat bridge: steps played {stats.steps_played}, missed {stats.steps_missed}, "
-              f"notes sent {stats.notes_sent}; stopped with every note off")
+        print(exit_line(bridge), flush=True)
     return code
+
+
+def exit_line(bridge):
+    """The one line the bridge ends with: steps, notes, what the clock needed put right, the transport's count."""
+    stats = bridge.scheduler.stats
+    clock = stats.clock.summary() or "nothing to put right"
+    xruns = getattr(bridge.transport, "xruns", None)
+    jack = f"; JACK xruns {xruns}, late {bridge.transport.late}" if xruns is not None else ""
+    return (f"deepbeat bridge: steps played {stats.steps_played}, missed {stats.steps_missed}, skipped "
+            f"{stats.steps_skipped}, notes sent {stats.notes_sent}; clock: {clock}{jack}; stopped with every note off")
 
 
 def _bench(args):
     from .benchmark import run_benchmark
 
     run_benchmark(seconds=args.seconds, normal_seconds=args.normal_seconds, jack_seconds=args.jack_seconds,
-                  bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out)
+                  bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out, starts=args.starts,
+                  lossy_starts=args.lossy_starts)
+
+
+def _bench_faults(args):
+    from .faults import run_suite
+
+    outcomes = run_suite(model=args.model, soak_minutes=args.soak_minutes, only=args.only, out=args.out,
+                         load=not args.no_load)
+    return 0 if all(outcome.ok for outcome in outcomes) else 1

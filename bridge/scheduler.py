@@ -2,9 +2,13 @@
 
 It reads incoming messages (bytes plus arrival time) from a queue, follows or makes the
 MIDI clock, places the user's hits on the grid, sends the notes of step k when its tick
-arrives (or `latency_offset` earlier, by the tempo estimate), ends each note after a
-gate, and silences everything on Stop, dropout, panic, error and exit. Waits are
-`queue.get(timeout=...)` until the next deadline; nothing busy-waits.
+arrives (or `latency_offset` earlier, by the tempo estimate; or at its expected time when
+the tick is late or lost), ends each note after a gate, and silences everything on Stop,
+dropout, panic, error and exit. Every message sent carries the moment it belongs to (a
+transport that can, such as JACK, plays it at that moment plus a fixed latency). Waits are
+`queue.get(timeout=...)` until the next deadline; nothing busy-waits. Everything queued is
+handled before a deadline is judged, so a dropout is judged by arrival times, never by
+when the loop got to them.
 """
 import queue
 import time
@@ -20,8 +24,9 @@ from deepbeat.notemaps import GM
 from deepbeat.runtime.steering import Range
 from deepbeat.tempo import DEFAULT_BPM
 
-from .clock import TICKS_PER_STEP, ClockFollower, interval_of_bpm
+from .clock import TICKS_PER_STEP, ClockCorrections, ClockFollower
 from .controls import ControlMap
+from .tempofit import JITTER_MISSES, interval_of_bpm
 
 WAKE = object()  # put on the inbox to make the loop look at its stop flag and errors
 GATE = Range("gate", 0.0, 1.0, 0.5, above_low=True)  # note length, a fraction of a 16th
@@ -29,6 +34,8 @@ LATENCY_OFFSET_MS = Range("latency offset", 0.0, 100.0, 0.0)  # send ahead of th
 CLOSE_TICK = TICKS_PER_STEP // 2  # a bar stops listening half a step before the next one
 TICKS_PER_BAR = TICKS_PER_STEP * STEPS_PER_BAR
 KEPT_RECORDS = 100_000  # latencies and missed steps kept: over 2 hours of 16ths at 180 BPM
+LATE_TICK_GRACE_S = 0.002  # a step tick this late (and a few jitters more) is assumed: its step plays on time
+CATCH_UP_BARS = 4  # a clock coming back further on than this many bars starts listening again
 
 
 @dataclass
@@ -38,7 +45,9 @@ class BridgeStats:
     ticks: int = 0
     steps_played: int = 0
     steps_missed: int = 0  # steps whose generated bar was not ready on their tick
+    steps_skipped: int = 0  # steps whose ticks the clock lost (in a dropout or a gap)
     notes_sent: int = 0
+    clock: ClockCorrections = field(default_factory=ClockCorrections)  # what the follower put right
     # the latest ones only, so that a session of hours stays small (a few MB at most)
     missed: deque = field(default_factory=lambda: deque(maxlen=KEPT_RECORDS))
     latencies: deque = field(default_factory=lambda: deque(maxlen=KEPT_RECORDS))
@@ -61,10 +70,11 @@ class Scheduler:
         self.output_channel, self.input_channel = output_channel, input_channel
         self.latency_offset_s, self.gate, self.thru = latency_offset_s, gate, thru
         self.controls = controls
-        self.stats = BridgeStats()
+        self.stats = BridgeStats(clock=self.follower.corrections)
         self._sounding = {}  # note -> time its note-off is due
         self._next_step = 0  # the next step to send
         self._waiting_for_tick = False  # the next step was due early but its bar was not ready
+        self._closed_bar = -1  # the newest bar whose listening window has closed
 
     # --- the loop -------------------------------------------------------------------
 
@@ -86,8 +96,13 @@ class Scheduler:
                 error = failure()
                 if error is not None:
                     raise error
-                if item is not None and item is not WAKE:
-                    self.on_message(*item)
+                while item is not None:  # everything that arrived is handled before any deadline is judged
+                    if item is not WAKE:
+                        self.on_message(*item)
+                    try:
+                        item = inbox.get_nowait()
+                    except queue.Empty:
+                        item = None
                 self.on_deadlines(self.clock())
         finally:
             self.shutdown()
@@ -99,28 +114,35 @@ class Scheduler:
             candidates.append(self.master.next_tick_time())
         elif self.follower.running:
             candidates.append(self.follower.dropout_deadline())
-        early = self._early_send_time()
-        if early is not None:
-            candidates.append(early)
-        return min(candidates, default=None)
+            candidates.append(self._late_tick_deadline())
+        candidates.append(self._early_send_time())
+        return min((c for c in candidates if c is not None), default=None)
 
     def on_deadlines(self, now):
-        """Do whatever is due at `now`: master ticks, early steps, note-offs, dropout."""
+        """Do whatever is due at `now`: master ticks, late step ticks, early steps, note-offs, dropout."""
         if self.master and self.follower.running:
             while self.master.next_tick_time() <= now:
                 tick_time = self.master.next_tick_time()
                 self.master.advance()
-                self._send([CLOCK])
+                self._send([CLOCK], tick_time)
                 self._tick(tick_time)
-        elif self.follower.running and self.follower.dropout_deadline() <= now:
-            self._stop()  # dropout: the clock went silent, as good as Stop
+        elif self.follower.running:
+            late = self._late_tick_deadline()
+            if late is not None and late <= now:  # the step's tick is late or lost: play it when it was due
+                expected = self.follower.next_tick_time()
+                position = self.follower.assume_tick()
+                self._reach(range(position, position + 1), expected, arrived=False)
+            dropout = self.follower.dropout_deadline()
+            if dropout is not None and dropout <= now:
+                self.follower.drop_out()  # the clock went silent: end the notes until it comes back
+                self._all_notes_off(dropout)
         early = self._early_send_time()
         if early is not None and early <= now:
-            self._play_step(self._next_step, now, on_tick=False)
+            self._play_step(self._next_step, early, on_tick=False)
         for note, due in list(self._sounding.items()):
             if due <= now:
                 del self._sounding[note]
-                self._send(note_off(self.output_channel, note))
+                self._send(note_off(self.output_channel, note), due)
 
     def shutdown(self):
         """All notes off; Stop to the slaves when master."""
@@ -151,9 +173,9 @@ class Scheduler:
         if kind == NOTE_ON and data[2] > 0:
             self._on_hit(data[1], data[2], arrival)
         elif kind == CONTROL_CHANGE:
-            self._on_control(data[1], data[2])
+            self._on_control(data[1], data[2], arrival)
         if self.thru and kind in (NOTE_ON, NOTE_OFF):
-            self._send([kind | self.output_channel, data[1], data[2]])
+            self._send([kind | self.output_channel, data[1], data[2]], arrival)
 
     def _on_system(self, status, data, arrival):
         if self.master:
@@ -161,46 +183,43 @@ class Scheduler:
         if status == CLOCK:
             self._tick(arrival)
         elif status == START:
-            self._all_notes_off()
-            self.follower.start(arrival)
-            self.session.restart(0)
-            self._locate_steps(0)
+            self._all_notes_off(arrival)
+            self.follower.start()
+            self._relocate(0)
             self.session.running = True
         elif status == CONTINUE:
-            self.follower.resume(arrival)
+            self.follower.resume()
             self._locate_steps(-(-self.follower.position // TICKS_PER_STEP))
             self.session.running = True
         elif status == STOP:
-            self._stop()
+            self._stop(arrival)
         elif status == SONG_POSITION and _data_bytes(data):
             sixteenths = data[1] | data[2] << 7
-            self._all_notes_off()
+            self._all_notes_off(arrival)
             self.follower.locate(sixteenths)
-            self.session.restart(sixteenths)
-            self._locate_steps(sixteenths)
+            self._relocate(sixteenths)
 
     def start_master(self, now):
         """As clock master: send Start, and tick from now on."""
-        self._send([START])
-        self.follower.start(now)
-        self.session.restart(0)
-        self._locate_steps(0)
+        self._send([START], now)
+        self.follower.start()
+        self._relocate(0)
         self.session.running = True
         self.master.start(now)
 
     def _on_hit(self, pitch, velocity, arrival):
         drum = self.input_map.inputs.drum_of(pitch)
-        if drum is None or not self.follower.running:
+        if drum is None or not self.follower.running or self.follower.dropped:
             return
         position = self.follower.tick_position_at(arrival)
         self.session.hear(int(position + CLOSE_TICK) // TICKS_PER_STEP, drum, velocity)
 
-    def _on_control(self, number, value):
+    def _on_control(self, number, value, arrival):
         control = self.controls.interpret(number, value)
         if control is None:
             return
         if control.name == "panic":
-            self._all_notes_off()
+            self._all_notes_off(arrival)
         else:
             self.session.control(control)
 
@@ -208,21 +227,54 @@ class Scheduler:
 
     def _tick(self, arrival):
         self.stats.ticks += 1
-        position = self.follower.tick(arrival)
-        if position is None:
-            return
-        if position % TICKS_PER_BAR == TICKS_PER_BAR - CLOSE_TICK:
-            self.session.close_bar(position // TICKS_PER_BAR, self.follower.tempo.bpm or DEFAULT_BPM)
-        if position % TICKS_PER_STEP == 0:
-            step = position // TICKS_PER_STEP
-            if step >= self._next_step:
-                self._next_step = step
-                self._play_step(step, arrival, on_tick=True)
+        self._reach(self.follower.tick(arrival), arrival)
 
-    def _stop(self):
+    def _reach(self, positions, reference, arrived=True):
+        """The clock reached `positions` (a range of ticks; the last one arrived at `reference`, or was due
+        then and is assumed when not `arrived`): close
+        the bars whose listening ends there and play the step of the newest tick, or of the one
+        before it when that tick was lost. A clock coming back far on starts listening again."""
+        if not positions:
+            return
+        newest = positions[-1]
+        if newest // TICKS_PER_BAR - self._closed_bar > CATCH_UP_BARS:
+            step = -(-newest // TICKS_PER_STEP)
+            self.stats.steps_skipped += max(0, step - self._next_step)
+            self._relocate(step)
+            self.follower.report(f"clock back {newest // TICKS_PER_BAR - self._closed_bar} bars on: listening again")
+            return
+        for position in positions:
+            bar = position // TICKS_PER_BAR
+            if position % TICKS_PER_BAR == TICKS_PER_BAR - CLOSE_TICK and bar > self._closed_bar:
+                self._closed_bar = bar
+                # the model hears the tempo to the nearest BPM: clock jitter never changes what it plays
+                self.session.close_bar(bar, round(self.follower.tempo.bpm or DEFAULT_BPM))
+        step = -(-(newest - 1) // TICKS_PER_STEP)  # a step tick among the newest two
+        if step * TICKS_PER_STEP in positions and step >= self._next_step:
+            self.stats.steps_skipped += step - self._next_step
+            self._next_step = step
+            self._play_step(step, reference, on_tick=True, measured=arrived)
+
+    def _late_tick_deadline(self):
+        """When the next tick, if it is a step's with notes to play, is late enough to be assumed."""
+        expected = self.follower.next_tick_time()
+        position = self.follower.position
+        if expected is None or position % TICKS_PER_STEP or position // TICKS_PER_STEP < self._next_step:
+            return None
+        if not self.session.hits_at(position // TICKS_PER_STEP):
+            return None
+        return expected + LATE_TICK_GRACE_S + JITTER_MISSES * self.follower.tempo.jitter
+
+    def _stop(self, at=None):
         self.follower.stop()
         self.session.running = False
-        self._all_notes_off()
+        self._all_notes_off(at)
+
+    def _relocate(self, step):
+        """Listening starts again from the first whole bar at or after `step` (Start, Song Position Pointer)."""
+        self.session.restart(step)
+        self._locate_steps(step)
+        self._closed_bar = step // STEPS_PER_BAR - 1
 
     def _locate_steps(self, step):
         self._next_step = step
@@ -240,13 +292,14 @@ class Scheduler:
         if self.latency_offset_s <= 0 or not self.follower.running or self._waiting_for_tick:
             return None
         ticks_ahead = self._next_step * TICKS_PER_STEP - (self.follower.position - 1)
-        if not 0 < ticks_ahead <= TICKS_PER_STEP:
+        if not 0 < ticks_ahead <= TICKS_PER_STEP or self.follower.dropped:
             return None
-        predicted = self.follower.tempo.predict(ticks_ahead)
+        predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
         return None if predicted is None else predicted - self.latency_offset_s
 
-    def _play_step(self, step, reference, on_tick):
-        """Send step `step`'s notes now; `reference` is its tick's arrival (for the latency)."""
+    def _play_step(self, step, reference, on_tick, measured=True):
+        """Send step `step`'s notes now, as belonging to `reference` (its tick's arrival, or the moment it was
+        due); the tick-to-send latency is measured from an arrival."""
         hits = self.session.hits_at(step)
         self.session.bar, self.session.step = divmod(step, STEPS_PER_BAR)
         if hits is None:
@@ -256,27 +309,26 @@ class Scheduler:
             self.stats.steps_missed += 1
             self.stats.missed.append(step)
         else:
-            now = self.clock()
-            off_time = now + self.gate * self._step_seconds()
+            off_time = reference + self.gate * self._step_seconds()
             for drum, velocity in hits:
                 note = self.note_map.notes[drum]
                 if self._sounding.pop(note, None) is not None:
-                    self._send(note_off(self.output_channel, note))  # retrigger: end the old one first
-                self._send(note_on(self.output_channel, note, velocity))
+                    self._send(note_off(self.output_channel, note), reference)  # retrigger: end the old one first
+                self._send(note_on(self.output_channel, note, velocity), reference)
                 self._sounding[note] = off_time
             self.stats.notes_sent += len(hits)
             self.stats.steps_played += 1
-            if on_tick and hits:
+            if on_tick and measured and hits:
                 self.stats.latencies.append(self.clock() - reference)
         self._next_step = step + 1
         self._waiting_for_tick = False
 
-    def _all_notes_off(self):
+    def _all_notes_off(self, at=None):
         """Note-offs for every sounding note, then All Notes Off on the output channel."""
         for note in list(self._sounding):
-            self._send(note_off(self.output_channel, note))
+            self._send(note_off(self.output_channel, note), at)
         self._sounding.clear()
-        self._send(control_change(self.output_channel, ALL_NOTES_OFF, 0))
+        self._send(control_change(self.output_channel, ALL_NOTES_OFF, 0), at)
 
 
 def _data_bytes(data):

@@ -4,7 +4,7 @@ Each bar gets a role when the bar before it closes: listen (the user's hits are 
 the primer), answer (the plan's generated bar plays) or hold (an earlier answer bar
 plays again). Generation is handed to the worker as jobs, a bar ahead where it can be.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from deepbeat.runtime.steering import Steering
 from deepbeat.tempo import DEFAULT_BPM
 
 MODES = ("call-response", "continuous")
+# What a listening window in which nothing was played leads to (the model is never primed with silence):
+# an answer from the previous primer, or the previous answer again (continuous: the answer carries on).
+ON_SILENCE = ("reuse-primer", "repeat-answer")
 LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
 AHEAD_BARS = 1  # continuous mode samples this many bars beyond the one about to play
 
@@ -30,6 +33,7 @@ class SessionView:
     steering: Steering
     primer: DrumGrid
     playing: DrumGrid
+    notice: str = ""  # the newest thing the session decided on its own, e.g. after a silent listening bar
 
 
 class Session:
@@ -41,14 +45,17 @@ class Session:
     """
 
     def __init__(self, worker, composer, plan, *, mode="call-response", listen_bars=1, answer_bars=1,
-                 steering=Steering()):
+                 steering=Steering(), on_silence="reuse-primer"):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if on_silence not in ON_SILENCE:
+            raise ValueError(f"unknown answer to silence {on_silence!r}; expected one of {', '.join(ON_SILENCE)}")
         if listen_bars < 1 or answer_bars < 1:
             raise ValueError(f"bars to listen and to answer must be at least 1, got {listen_bars} and {answer_bars}")
         self.worker, self.composer, self.plan = worker, composer, plan
         self.mode = mode
         self.listen_bars, self.answer_bars = listen_bars, answer_bars
+        self.on_silence = on_silence
         self.steering = steering  # what every generation job samples with; live controls change it
         self.bar = self.step = 0  # the bar being played, and the step within it
         self.running = False
@@ -57,6 +64,9 @@ class Session:
         self._roles = {}  # bar -> role
         self._sources = {}  # bar -> plan bar it plays (itself, or an earlier bar when holding)
         self._heard = {}  # bar -> [16, 9] velocities the user played
+        self._primer = None  # the newest primer that was not silent
+        self._previous_answer = []  # plan bars of the newest answer
+        self.notice = ""
         self.restart(0)
 
     # --- transport ------------------------------------------------------------------
@@ -129,11 +139,43 @@ class Session:
         if len(self._listened) < self.listen_bars:
             return LISTEN
         heard = self._heard_grid(self._listened, bpm)
+        if not heard.velocities.any():
+            return self._after_silence(bar, bpm)
+        self._primer = heard
+        return self._answer(heard, bar)
+
+    def _answer(self, primer, bar):
         last = bar + (self.answer_bars if self.mode == "call-response" else 1 + AHEAD_BARS)
-        self._answer_bars = list(range(bar + 1, bar + 1 + self.answer_bars))
-        self.worker.submit(self.composer.answer, heard, bar + 1, last, self.steering)
+        self._answer_bars = self._previous_answer = list(range(bar + 1, bar + 1 + self.answer_bars))
+        self.worker.submit(self.composer.answer, primer, bar + 1, last, self.steering)
         self._answered = 0
         return ANSWER
+
+    def _after_silence(self, bar, bpm):
+        """Nothing was played while listening: answer as `on_silence` says, or listen again when there is
+        nothing to answer from yet."""
+        played_before = bar - len(self._listened)  # the bar before listening began
+        self._listened = []
+        repeat = self.on_silence == "repeat-answer" and self._previous_answer
+        if repeat and self.mode == "continuous" and self._roles.get(played_before) in (ANSWER, HOLD):
+            self.notice = f"bar {bar + 1} was silent: the answer carries on"
+            last_played = played_before
+            self.worker.submit(self.composer.reprime, last_played, self._sources.get(last_played, last_played), None,
+                               bar + 1 + AHEAD_BARS, bpm, self.steering)
+            self._answered = 0
+            return ANSWER
+        if repeat and self.mode == "call-response":
+            self.notice = f"bar {bar + 1} was silent: the previous answer again"
+            self._answer_bars = list(self._previous_answer)
+            for k in range(self.answer_bars):
+                self._sources[bar + 1 + k] = self._previous_answer[k % len(self._previous_answer)]
+            self._answered = 0
+            return ANSWER
+        if self._primer is not None:
+            self.notice = f"bar {bar + 1} was silent: answering the previous primer again"
+            return self._answer(replace(self._primer, bpm=bpm), bar)
+        self.notice = f"bar {bar + 1} was silent: listening again"
+        return LISTEN
 
     def _after_answer(self, bar, bpm):
         self._answered += 1
@@ -209,4 +251,4 @@ class Session:
         if role == LISTEN or playing is None:
             playing = self._heard_grid([self.bar])
         state = (role or "waiting") if self.running else "stopped"
-        return SessionView(state, self.bar, self.step, self.mode, self.steering, primer, playing)
+        return SessionView(state, self.bar, self.step, self.mode, self.steering, primer, playing, self.notice)

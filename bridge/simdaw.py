@@ -1,10 +1,16 @@
-"""A simulated DAW for benchmarks and tests: clock master and drummer on real MIDI ports.
+"""A simulated DAW for benchmarks and tests: a scripted clock and drummer on JACK, sample-accurate.
 
-It sends Start, clock and drum hits to a bridge's `DeepBeat In`, records what comes back from
-its `DeepBeat Out`, and times the MIDI system alone on a loopback port. Not part of the live
-bridge: `deepbeat bench bridge` and the real-port tests drive the bridge process with it.
+One JACK client plays a script (MIDI messages at seconds from its start) into a bridge's
+`DeepBeat In`, each at its exact frame, and records what arrives from its `DeepBeat Out` with
+its exact frame. Not part of the live bridge: `deepbeat bench bridge`, `deepbeat bench faults`
+and the real-port tests drive the bridge process with it.
+
+The two clients form a loop (DAW -> bridge -> DAW), which JACK breaks by handing the bridge's
+output to the DAW one cycle later. A note the bridge sends on a tick therefore comes back two
+periods after that tick (the bridge's one-period output latency, then the loop's cycle): the
+"two-period path" every answer is measured against.
 """
-import queue
+import collections
 import signal
 import subprocess
 import sys
@@ -15,16 +21,20 @@ import numpy as np
 
 from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.midibytes import (
-    ALL_NOTES_OFF, CLOCK, CONTROL_CHANGE, DRUM_CHANNEL, NOTE_OFF, NOTE_ON, START, STATUS_KIND, STOP, note_off,
-    note_on,
+    ALL_NOTES_OFF, CLOCK, CONTROL_CHANGE, DRUM_CHANNEL, NOTE_OFF, NOTE_ON, START, STATUS_KIND, STOP, note_off, note_on,
 )
 
-from .clock import TICKS_PER_STEP, interval_of_bpm
-from .transport import DEFAULT_IN, DEFAULT_OUT, find_port, midi_client
+from .clock import TICKS_PER_STEP
+from .jackclient import FrameClock, close_client, frames_after, open_client
+from .live import MAIN_PRIORITY, drop_realtime, request_realtime
+from .tempofit import interval_of_bpm
+from .transport import DEFAULT_IN, DEFAULT_OUT
 
 # One bar of kick (1, 3), snare (2, 4) and closed hat on 8ths, GM notes: {step: [(note, velocity)]}
 BACK_BEAT = {s: [(42, 70)] + [(36, 110)] * (s in (0, 8)) + [(38, 95)] * (s in (4, 12)) for s in range(0, 16, 2)}
 FILL = {12: [(38, 80)], 13: [(38, 90)], 14: [(38, 100)], 15: [(38, 110)]}  # played to make continuous re-prime
+HIT_LENGTH_S = 0.02  # each drum hit the DAW plays is ended this much later
+LEAD_IN_S = 0.2  # the script starts this long after `perform` is called
 
 
 def percentiles_ms(seconds):
@@ -43,30 +53,45 @@ def sleep_until(moment):
         time.sleep(delay)
 
 
+def clock_script(tempo_map, patterns=None, start_at=0.1, stop=True):
+    """A DAW playing: Start at 0 s, clock ticks from `start_at` following `tempo_map` ((bars, bpm) pairs),
+    patterns[bar] = {step: [(note, velocity)]} on their ticks (each hit ended HIT_LENGTH_S later), and
+    Stop just after the last tick. Returns (events, tick_times): events are (seconds, bytes) in time
+    order, tick_times the time of every tick by song position."""
+    tick_times = []
+    now = start_at
+    for bars, bpm in tempo_map:
+        for _ in range(bars * STEPS_PER_BAR * TICKS_PER_STEP):
+            tick_times.append(now)
+            now += interval_of_bpm(bpm)
+    events = [(0.0, [START])] + [(t, [CLOCK]) for t in tick_times]
+    bars = len(tick_times) // (STEPS_PER_BAR * TICKS_PER_STEP)
+    for bar, pattern in (patterns or {}).items():
+        for step, notes in pattern.items() if bar < bars else ():
+            when = tick_times[(bar * STEPS_PER_BAR + step) * TICKS_PER_STEP]
+            for note, velocity in notes:
+                events += [(when, note_on(DRUM_CHANNEL, note, velocity)),
+                           (when + HIT_LENGTH_S, note_off(DRUM_CHANNEL, note))]
+    if stop:
+        events.append((tick_times[-1] + 0.001, [STOP]))
+    return sorted(events, key=lambda event: event[0]), tick_times
+
+
 @dataclass
 class Transcript:
-    """One simulated-DAW run: what was sent (tick times, hits) and what came back."""
+    """One simulated-DAW run: the script played and what came back, in seconds from the script's start."""
 
-    bpm: float
-    tick_times: list = field(default_factory=list)  # perf_counter when each tick was sent
-    played: list = field(default_factory=list)  # (time, note, velocity) sent to the bridge
-    received: list = field(default_factory=list)  # (time, message bytes) from the bridge
-    jack_alone: list = field(default_factory=list)  # per tick, seconds through the MIDI system alone (loopback)
-    jack_alone_lost: int = 0  # loopback ticks that never came back
-    stop_time: float = None
+    period_s: float
+    played: list = field(default_factory=list)  # (seconds, bytes) sent to the bridge
+    received: list = field(default_factory=list)  # (seconds, bytes) from the bridge
+    late: int = 0  # events the DAW itself wrote after their frame (JACK ran it late)
+    xruns: int = 0  # xruns JACK reported to the DAW during the run
+    troubles: list = field(default_factory=list)  # seconds at which JACK itself lost time (xruns, late events)
 
-    def answer_notes(self):
-        """Received note-ons as (step, timing error in seconds after its tick, note, velocity).
-
-        Each note belongs to the step whose tick went out nearest to its arrival (a note sent
-        early by --latency-offset-ms can arrive before the tick).
-        """
-        notes = []
-        for arrival, message in self.received:
-            if len(message) == 3 and message[0] & STATUS_KIND == NOTE_ON and message[2] > 0:
-                step = self._nearest_step(arrival)
-                notes.append((step, arrival - self.tick_times[step * TICKS_PER_STEP], message[1], message[2]))
-        return notes
+    def note_ons(self):
+        """(seconds, note, velocity) of every note-on received."""
+        return [(t, m[1], m[2]) for t, m in self.received
+                if len(m) == 3 and m[0] & STATUS_KIND == NOTE_ON and m[2] > 0]
 
     def unended_notes(self):
         """Notes switched on and never off (by a note-off or All Notes Off)."""
@@ -77,144 +102,145 @@ class Transcript:
                 sounding.add(message[1])
             elif kind == NOTE_OFF or (kind == NOTE_ON and len(message) == 3):
                 sounding.discard(message[1])
-            elif kind == CONTROL_CHANGE and message[1:2] == [ALL_NOTES_OFF]:
+            elif kind == CONTROL_CHANGE and message[1:2] == bytes([ALL_NOTES_OFF]):
                 sounding.clear()
         return sorted(sounding)
 
-    def all_notes_off_after_stop(self):
-        return any(t >= self.stop_time and m[0] & STATUS_KIND == CONTROL_CHANGE and m[1:2] == [ALL_NOTES_OFF]
+    def all_notes_off_after(self, seconds):
+        return any(t >= seconds and m[0] & STATUS_KIND == CONTROL_CHANGE and m[1:2] == bytes([ALL_NOTES_OFF])
                    for t, m in self.received)
-
-    def text(self, period_s=None):
-        """A human-readable transcript: the beat played, the notes that came back and their timing errors."""
-        lines = [f"simulated DAW: Start, clock at {self.bpm:g} BPM, {len(self.tick_times)} ticks, then Stop"]
-        lines.append("played (step: note/velocity):")
-        by_step = {}
-        for when, note, velocity in self.played:
-            by_step.setdefault(self._nearest_step(when), []).append(f"{note}/{velocity}")
-        lines += [f"  step {s:3d}: {' '.join(v)}" for s, v in sorted(by_step.items())]
-        lines.append("came back (step: note/velocity, ms after its tick):")
-        answer = {}
-        for step, error, note, velocity in self.answer_notes():
-            answer.setdefault(step, []).append(f"{note}/{velocity} {error * 1000:+.2f}")
-        lines += [f"  step {s:3d}: {' '.join(v)}" for s, v in sorted(answer.items())]
-        errors = [e for _, e, _, _ in self.answer_notes()]
-        summary = percentiles_ms(errors)
-        summary["min"] = round(float(min(errors)) * 1000, 4) if errors else None
-        lines.append(f"timing error ms: {summary}" + (f" (JACK period {period_s * 1000:.2f} ms)" if period_s else ""))
-        lines.append(f"JACK alone, port to port, during the run, ms: {percentiles_ms(self.jack_alone)}"
-                     + (f", {self.jack_alone_lost} lost" if self.jack_alone_lost else ""))
-        lines.append(f"notes left hanging: {self.unended_notes() or 'none'}; "
-                     f"All Notes Off after Stop: {'yes' if self.all_notes_off_after_stop() else 'no'}")
-        return "\n".join(lines)
-
-    def _nearest_step(self, when):
-        step_times = np.asarray(self.tick_times[::TICKS_PER_STEP])
-        return int(np.abs(step_times - when).argmin())
 
 
 class SimulatedDaw:
-    """A DAW on JACK (or another rtmidi backend): sends Start, clock and drum hits to the bridge's
-    `DeepBeat In`, and records what arrives from its `DeepBeat Out`."""
+    """A DAW on JACK: one client that plays scripts into the bridge's `DeepBeat In` at their exact frames and
+    records what arrives from its `DeepBeat Out`."""
 
-    def __init__(self, bridge_client, backend="jack", name="Simulated DAW"):
+    def __init__(self, bridge_client, name="Simulated DAW", server=None):
         self.bridge_client = bridge_client
-        self.backend = backend
-        self._out = midi_client("MidiOut", backend, name)
-        self._in = midi_client("MidiIn", backend, name)
-        self._in.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._inbox = queue.Queue()
-        put, clock = self._inbox.put_nowait, time.perf_counter
-        self._in.set_callback(lambda event, _data: put((clock(), event[0])))
-        # a port wired back to ourselves: every tick also takes this path, timing the MIDI system alone
-        self._loop_out = midi_client("MidiOut", backend, name + " loopback")
-        self._loop_out.open_virtual_port("loopback")
-        self._loop_in = midi_client("MidiIn", backend, name + " loopback")
-        names = self._loop_in.get_ports()
-        self._loop_in.open_port(names.index(next(n for n in names if n.startswith(name + " loopback")
-                                                 and n.endswith(":loopback"))))
-        self._loop_in.ignore_types(timing=False)
-        self._loop_arrivals = queue.Queue()
-        self._loop_in.set_callback(lambda event, _data: self._loop_arrivals.put_nowait(clock()))
+        self._client = client = open_client(name, server)
+        self._to = client.midi_outports.register("to DeepBeat")
+        self._from = client.midi_inports.register("from DeepBeat")
+        self._clock = FrameClock(client)
+        self.period_s = client.blocksize / client.samplerate
+        self._script = ()  # (frame, bytes) in time order, written by the process callback
+        self._next = 0
+        self._received = collections.deque()  # (frame, bytes)
+        self._late = self._xruns = 0
+        self._troubles = []  # perf_counter times of xruns and late events
+        client.set_process_callback(self._process)
+        client.set_xrun_callback(self._on_xrun)
+        client.activate()
+
+    def _on_xrun(self, delay_us):
+        self._xruns += 1
+        self._troubles.append(time.perf_counter())
 
     def connect(self, timeout=30.0):
         """Wait for the bridge's ports to appear, then connect to them; False on timeout."""
         deadline = time.monotonic() + timeout
-        wanted_in, wanted_out = f"{self.bridge_client}:{DEFAULT_IN}", f"{self.bridge_client}"
         while time.monotonic() < deadline:
-            inputs = [p for p in self._out.get_ports() if p == wanted_in]
-            outputs = [p for p in self._in.get_ports() if p.startswith(wanted_out) and p.endswith(":" + DEFAULT_OUT)]
-            if inputs and outputs:
-                self._out.open_port(find_port(self._out.get_ports(), inputs[0], "bridge input"), "to DeepBeat")
-                self._in.open_port(find_port(self._in.get_ports(), outputs[0], "bridge output"), "from DeepBeat")
+            wanted_in, wanted_out = (self._bridge_port(DEFAULT_IN), self._bridge_port(DEFAULT_OUT))
+            if wanted_in and wanted_out:
+                try:  # the ports exist before their client is active, and cannot be connected till then
+                    if not self._to.is_connected_to(wanted_in):
+                        self._client.connect(self._to, wanted_in)
+                    self._client.connect(wanted_out, self._from)
+                except Exception:
+                    time.sleep(0.05)
+                    continue
                 time.sleep(0.2)  # let the connections settle before the first message
                 return True
-            time.sleep(0.1)
+            time.sleep(0.05)
         return False
 
-    def perform(self, bpm, bars, patterns, lead_in=0.1, tail=0.4):
-        """Start, `bars` bars of clock, patterns[bar] = {step: [(note, velocity)]} played on
-        their ticks (each hit ended 20 ms later), Stop; returns the Transcript."""
-        transcript = Transcript(bpm)
-        interval = interval_of_bpm(bpm)
-        send, loop = self._out.send_message, self._loop_out.send_message
-        send([START])
-        start = time.perf_counter() + lead_in
-        offs = []
-        for tick in range(bars * STEPS_PER_BAR * TICKS_PER_STEP):
-            sleep_until(start + tick * interval)
-            send([CLOCK])
-            loop([CLOCK])
-            now = time.perf_counter()
-            transcript.tick_times.append(now)
-            while offs and offs[0][0] <= now:
-                send(note_off(DRUM_CHANNEL, offs.pop(0)[1]))
-            if tick % TICKS_PER_STEP == 0:
-                step = tick // TICKS_PER_STEP
-                for note, velocity in patterns.get(step // STEPS_PER_BAR, {}).get(step % STEPS_PER_BAR, []):
-                    send(note_on(DRUM_CHANNEL, note, velocity))
-                    transcript.played.append((now, note, velocity))
-                    offs.append((now + 0.02, note))
-        for _, note in offs:
-            send(note_off(DRUM_CHANNEL, note))
-        send([STOP])
-        transcript.stop_time = time.perf_counter()
-        time.sleep(tail)
-        transcript.received = [self._inbox.get_nowait() for _ in range(self._inbox.qsize())]
-        looped = [self._loop_arrivals.get_nowait() for _ in range(self._loop_arrivals.qsize())]
-        transcript.jack_alone = [after - before for before, after in zip(transcript.tick_times, looped)]
-        transcript.jack_alone_lost = len(transcript.tick_times) - len(looped)
-        return transcript
+    def _bridge_port(self, port):
+        """The full name of the bridge's port `port` (its client may carry a JACK suffix, as rtmidi's do), or None."""
+        names = [p.name for p in self._client.get_ports(is_midi=True)]
+        ours = [n for n in names if n.split(":")[0] in (self.bridge_client, *(f"{self.bridge_client}-{k:02d}"
+                                                                            for k in range(1, 10)))
+                and n.endswith(f":{port}")]
+        return ours[0] if len(ours) == 1 else None
+
+    def perform(self, events, tail=0.4, actions=()):
+        """Play `events` ((seconds, bytes) in time order) and return the Transcript. `actions` are
+        (seconds, callable) run from this thread at those moments of the script (e.g. signals to the bridge)."""
+        # JACK's thread takes the GIL: this one must not be held up, nor above a JACK server that is not real-time
+        realtime = self._client.realtime and request_realtime(MAIN_PRIORITY)
+        try:
+            return self._perform(events, tail, actions)
+        finally:
+            if realtime:
+                drop_realtime()
+
+    def _perform(self, events, tail, actions):
+        rate = self._clock.rate
+        self._received.clear()
+        self._late = self._xruns = 0
+        self._troubles = []
+        start = (self._client.frame_time + round(LEAD_IN_S * rate)) % (1 << 32)
+        self._next = 0
+        self._script = [((start + round(t * rate)) % (1 << 32), bytes(data)) for t, data in events]
+        begun = time.perf_counter() + LEAD_IN_S
+        for at, action in sorted(actions, key=lambda a: a[0]):
+            sleep_until(begun + at)
+            action()
+        sleep_until(begun + (events[-1][0] if events else 0.0) + tail)
+        while self._next < len(self._script):  # a stalled server: wait a little for the rest to go out
+            if time.perf_counter() > begun + events[-1][0] + tail + 5:
+                break
+            time.sleep(0.05)
+        self._script = ()
+        received = [(frames_after(frame, start) / rate, data) for frame, data in list(self._received)]
+        troubles = [t - begun for t in self._troubles]
+        return Transcript(self.period_s, [(t, bytes(d)) for t, d in events], received, self._late, self._xruns,
+                          troubles)
+
+    def _process(self, frames):
+        try:
+            clock = self._clock
+            clock.cycle()
+            out = self._to
+            out.clear_buffer()
+            script = self._script
+            while self._next < len(script) and frames_after(script[self._next][0], clock.start) < frames:
+                frame, data = script[self._next]
+                offset = frames_after(frame, clock.start)
+                if offset < 0:
+                    self._late += 1
+                    self._troubles.append(time.perf_counter())
+                out.write_midi_event(max(offset, 0), data)
+                self._next += 1
+            for offset, event in self._from.incoming_midi_events():
+                self._received.append(((clock.start + offset) % (1 << 32), bytes(event)))
+        except Exception:  # never into JACK's thread
+            pass
+
+    def client_names(self):
+        """The JACK clients that have a port, by name."""
+        return {p.name.split(":")[0] for p in self._client.get_ports()}
 
     def close(self):
-        for port in (self._in, self._out, self._loop_in, self._loop_out):
-            port.close_port()
-            port.delete()
+        close_client(self._client)
 
 
-def start_bridge_process(client_name, model=None, extra=(), backend="jack"):
-    """`deepbeat bridge` as a process of its own, with its output captured."""
+def start_bridge_process(client_name, model=None, extra=(), backend="jack", **popen):
+    """`deepbeat bridge` as a process of its own, with its output captured (unless `popen` says otherwise)."""
     command = [sys.executable, "-m", "deepbeat", "bridge", "--backend", backend, "--client-name", client_name,
                "--seed", "1", *(["--model", str(model)] if model else []), *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen(command, **popen)
 
 
-def stop_bridge_process(process, timeout=10.0):
-    """SIGINT, then wait; returns (exit code, stdout, stderr)."""
-    process.send_signal(signal.SIGINT)
+def stop_bridge_process(process, timeout=10.0, signals=(signal.SIGINT,)):
+    """Send `signals` (50 ms apart), then wait; returns (exit code, stdout, stderr)."""
+    for k, number in enumerate(signals):
+        if k:
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.send_signal(number)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()
-    return process.returncode, out, err
-
-
-def jack_period_s():
-    """The JACK server's period in seconds (buffer size / sample rate), or None."""
-    try:
-        size = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=5).stdout
-        rate = subprocess.run(["jack_samplerate"], capture_output=True, text=True, timeout=5).stdout
-        return int(size.split()[-1]) / int(rate.split()[-1])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return None
+    return process.returncode, out or "", err or ""

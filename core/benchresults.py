@@ -4,6 +4,8 @@ By default results land beside the user's own working files, in ./deepbeat-bench
 command runs in, never inside an installed package or a source tree that may not be there.
 """
 import json
+import os
+import platform
 from pathlib import Path
 
 from .errors import DeepBeatError
@@ -14,6 +16,12 @@ RESULTS_FOLDER = "deepbeat-bench"
 def default_results_path(name):
     """Where benchmark `name` writes by default: deepbeat-bench/NAME.json in the working folder."""
     return Path(RESULTS_FOLDER) / f"{name}.json"
+
+
+def machine(**extra):
+    """What a benchmark ran on: cores, processor, Python, and `extra` (library versions and the like)."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), **extra}
 
 
 def check_results_path(path):

@@ -10,6 +10,7 @@ STATUS_KIND, STATUS_CHANNEL = 0xF0, 0x0F
 # System common and real-time messages.
 SYSEX, SONG_POSITION, SYSEX_END = 0xF0, 0xF2, 0xF7
 CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
+ACTIVE_SENSING = 0xFE
 ALL_NOTES_OFF = 123  # channel mode message: a Control Change with this controller number
 DRUM_CHANNEL = 9  # General MIDI percussion: channel 10
 MAX_DATA = 0x7F  # data bytes (notes, velocities, controller values) are 7-bit

@@ -7,7 +7,6 @@ with its default threads (all cores). Goals (issue 4): ORT at least 8x faster pe
 and a bar in at most 2.5 ms, judged on wall-clock time at TF's thread budget (2 cores here).
 """
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import deepbeat
-from deepbeat.benchresults import write_results
+from deepbeat.benchresults import machine, write_results
 from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.modelmeta import ModelMetadata
@@ -152,13 +151,12 @@ def run_benchmark(trained, source, output, repeats=2000, data_dir=None):
                   "weight_bytes_per_step": step_bytes,
                   "weight_read_GB_per_s":
                       step_bytes / figures["step_latency_us"]["ort_1_thread"]["wall"]["median"] / 1e3},
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
-                    "tensorflow": tf.__version__, "l2_cache_per_core": _l2_cache(),
-                    # 0 = TF's default: one thread per core
-                    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                    # other jobs share this CPU: the 1-minute load average before and after the run
-                    "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "machine": machine(onnxruntime=onnxruntime.__version__, tensorflow=tf.__version__,
+                           l2_cache_per_core=_l2_cache(),
+                           # 0 = TF's default: one thread per core
+                           tf_intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                           # other jobs share this CPU: the 1-minute load average before and after the run
+                           load_average=[round(load_before[0], 2), round(os.getloadavg()[0], 2)]),
         "parity": parity.to_dict(),
         **figures,
         "goals": _goals(figures),

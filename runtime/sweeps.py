@@ -4,13 +4,12 @@ data's figure, and the time to generate a bar with every control on.
 Primers are the first bars of the beat files of a split (as in the musical evaluation); each value
 of a control continues every primer a few times, everything else at its default.
 """
-import os
-import platform
 import statistics
 import time
 
 import numpy as np
 
+from deepbeat.benchresults import machine
 from deepbeat.drums import class_index
 from deepbeat.encoding import FILL
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
@@ -150,7 +149,7 @@ def run_sweeps(model_path, data_dir, split="validation", outputs=2, seed=0, log=
     results = {
         "benchmark": "steering", "model": portable(model.path), "split": split, "primers": len(files),
         "outputs_per_primer": outputs,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": machine(),
         "variation": variation_sweep(model, files, outputs, seed),
         "style_strength": style_strength_sweep(model, files, outputs, seed),
         "density": density_sweep(model, files, outputs, seed),

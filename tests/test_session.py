@@ -4,6 +4,7 @@ A deterministic echo generator stands in for the model: each step it samples rep
 the step one bar earlier, so an answer is the bar it heard and every expected message
 and time can be written down.
 """
+import io
 import queue
 import random
 import threading
@@ -14,31 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepbeat.bridge.clock import InternalClock, interval_of_bpm
+from deepbeat.bridge.clock import InternalClock
 from deepbeat.bridge.controls import ControlMap
 from deepbeat.bridge.live import Bridge
+from deepbeat.bridge.replay import InlineWorker, SimulatedClock, advance, replay
 from deepbeat.bridge.scheduler import WAKE, Scheduler
 from deepbeat.bridge.session import Session
+from deepbeat.bridge.tempofit import interval_of_bpm
 from deepbeat.bridge.transport import MemoryTransport
-from deepbeat.bridge.view import render
+from deepbeat.bridge.view import TerminalView, render
 from deepbeat.bridge.worker import GenerationWorker
 from deepbeat.errors import DeepBeatError
 from deepbeat.grid import DrumGrid
 from deepbeat.runtime.composer import Composer, Plan
 from deepbeat.runtime.steering import TEMPERATURE
-
-
-class InlineWorker:
-    """A GenerationWorker stand-in that runs each job at once on the caller's thread: deterministic."""
-
-    error = None
-
-    def submit(self, job, *args):
-        job(*args)
-
-    def close(self, timeout=None):
-        pass
-
 
 START, CONTINUE, STOP, TICK = [0xFA], [0xFB], [0xFC], [0xF8]
 NOTE_ON, NOTE_OFF, ALL_OFF = 0x99, 0x89, (0xB9, 123, 0)  # channel 10
@@ -60,10 +50,12 @@ class EchoGenerator:
         self.bpm = 120.0
         self.history = []
         self.primed_at = []
+        self.primers = []  # every grid primed with
         self.steerings = []  # the Steering of every call, newest last
 
     def prime(self, grid, steering, first_position=0):
         self.primed_at.append(first_position)
+        self.primers.append(grid)
         self.steerings.append(steering)
         self.history = [row.copy() for row in grid.velocities]
 
@@ -87,14 +79,6 @@ class EchoGenerator:
         self.history = list(snapshot)
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 class DeferredWorker:
     """Queues jobs until `run_all`: generation that is late."""
 
@@ -116,8 +100,9 @@ class Rig:
     """A Scheduler with the echo generator and an in-memory transport, driven by a timeline of messages."""
 
     def __init__(self, worker=None, **options):
-        session_options = {k: options.pop(k) for k in ("mode", "listen_bars", "answer_bars") if k in options}
-        self.clock = FakeClock()
+        session_options = {k: options.pop(k) for k in ("mode", "listen_bars", "answer_bars", "on_silence")
+                           if k in options}
+        self.clock = SimulatedClock()
         self.transport = MemoryTransport(self.clock)
         self.generator = EchoGenerator()
         self.plan = Plan()
@@ -129,23 +114,11 @@ class Rig:
 
     def advance(self, until):
         """Run every deadline up to `until`, as the loop's timed waits do."""
-        while True:
-            deadline = self.scheduler.next_deadline()
-            if deadline is None or deadline > until:
-                break
-            self.clock.now = max(self.clock.now, deadline)
-            self.scheduler.on_deadlines(self.clock.now)
-        self.clock.now = max(self.clock.now, until)
+        advance(self.scheduler, self.clock, until)
 
     def play(self, timeline, until=None):
         """Deliver (time, bytes) events in time order (stable), then run the deadlines up to `until`."""
-        for when, data in sorted(timeline, key=lambda event: event[0]):
-            self.advance(when)
-            self.transport.inject(data, when)
-            self.scheduler.on_message(*self.inbox.get_nowait())
-            self.scheduler.on_deadlines(self.clock.now)
-        if until is not None:
-            self.advance(until)
+        replay(self.scheduler, self.clock, timeline, until)
 
     def sent(self, status):
         """(time, note, velocity) of the messages sent with one status byte."""
@@ -186,13 +159,14 @@ def assert_notes(actual, expected):
     assert [t for t, _, _ in actual] == pytest.approx([t for t, _, _ in expected], abs=1e-9)
 
 
-def assert_every_note_ends(sent):
-    """Each note-on is followed by its note-off (or an all-notes-off) before the next on of that note."""
+def assert_every_note_ends(sent, twice=False):
+    """Each note-on is followed by its note-off (or an all-notes-off) before the next on of that note (unless
+    `twice`: notes played thru may start again, as the player started them)."""
     sounding = set()
     for _, message in sent:
         status = message[0]
         if status == NOTE_ON and message[2] > 0:
-            assert message[1] not in sounding, f"note {message[1]} started twice without an end"
+            assert twice or message[1] not in sounding, f"note {message[1]} started twice without an end"
             sounding.add(message[1])
         elif status == NOTE_OFF:
             sounding.discard(message[1])
@@ -202,9 +176,10 @@ def assert_every_note_ends(sent):
 
 
 def one_bar_then_answer(bpm, bars=3, jitter=None):
+    """Start, `bars` bars of clock with the beat played in bar 0, then Stop just after the last tick."""
     ticks = ticks_at(bpm, 96 * bars, start=0.1, jitter=jitter)
     times = [t for t, _ in ticks]
-    return times, [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
+    return times, [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[-1] + 0.0005, STOP)]
 
 
 # --- answering in time -----------------------------------------------------------------
@@ -240,7 +215,8 @@ def test_a_tempo_jump_from_90_to_140_keeps_notes_on_the_new_ticks():
     fast = ticks_at(140, 96 * 2, start=slow[-1][0] + interval_of_bpm(140))
     times = [t for t, _ in slow + fast]
     rig = Rig()
-    rig.play([(0.05, START)] + slow + fast + hits(times, BEAT, bar=0), until=times[-1] + 1)
+    rig.play([(0.05, START)] + slow + fast + hits(times, BEAT, bar=0) + [(times[-1] + 0.001, STOP)],
+             until=times[-1] + 1)
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
     # gates follow the new tempo once it is learned (within a beat)
     late_offs = [t for t, n, _ in rig.sent(NOTE_OFF)][-3:]
@@ -284,6 +260,7 @@ def test_the_composer_publishes_a_bar_a_beat_at_a_time_and_ready_steps_play():
     assert plan.sizes == [(1, 4), (1, 8), (1, 12), (1, 16), (2, 4), (2, 8), (2, 12), (2, 16)]
     # a bar of which only the first beat is ready: those steps play, the later ones wait
     session = Session(InlineWorker(), Composer(EchoGenerator(), plan), plan)
+    session.hear(0, 0, 100)
     session.close_bar(0, 120.0)
     plan.put(1, DrumGrid.from_steps([1, 0, 2, 0]))
     assert [session.hits_at(16 + k) for k in range(6)] == [((0, 100),), (), ((1, 100),), (), None, None]
@@ -312,19 +289,104 @@ def test_stop_mid_bar_silences_at_once_and_continue_plays_on_from_the_kept_posit
     assert_every_note_ends(rig.transport.sent)
 
 
-def test_a_clock_dropout_is_a_stop():
-    times, timeline = one_bar_then_answer(120, bars=2)
-    last = (16 + 5) * 6  # the clock dies right after answer step 5's tick
-    rig = Rig()
-    rig.play([e for e in timeline if e[0] <= times[last]], until=times[last] + 2)
-    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, steps=range(6)))
-    # 3 intervals at 120 BPM are 62.5 ms, so the 250 ms floor applies
-    assert rig.times_of(ALL_OFF)[-1] == pytest.approx(times[last] + 0.25)
-    assert not rig.scheduler.follower.running
-    # ticks coming back without Start or Continue play nothing
-    rig.play(ticks_at(120, 60, start=times[last] + 3), until=times[last] + 6)
-    assert len(rig.sent(NOTE_ON)) == len(expected_notes(times, BEAT, bar=1, steps=range(6)))
+def test_a_clock_dropout_ends_the_notes_and_the_clock_coming_back_plays_on_where_it_implies():
+    """Issue 14 item 11: a pause of 250 ms or more used to stop the bridge for good while the clock went on."""
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(180, 96 * 6, start=0.1)
+    times = [t for t, _ in ticks]
+    hole = range((2 * 16 + 5) * 6 + 1, (2 * 16 + 5) * 6 + 1 + 23)  # 300 ms of clock lost after bar 2, step 5
+    timeline = [(0.05, START)] + [tick for i, tick in enumerate(ticks) if i not in hole] + hits(times, BEAT, bar=0)
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    silent = {step for step in range(16 * 6) if hole.start <= (16 + step) * 6 < hole.stop + 1}
+    expected = expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 2, steps=range(6))
+    expected += expected_notes(times, BEAT, 2, steps=[s for s in range(6, 16) if s + 16 not in silent])
+    expected += sum((expected_notes(times, BEAT, bar) for bar in (3, 4, 5)), [])
+    assert_notes(rig.sent(NOTE_ON), expected)
+    # 3 intervals at 180 BPM are 42 ms, so the 250 ms floor applies: the notes end then
+    assert times[hole.start - 1] + 0.25 in rig.times_of(ALL_OFF)
+    corrections = rig.scheduler.stats.clock
+    assert (corrections.dropouts, corrections.resumed) == (1, 1)
     assert_every_note_ends(rig.transport.sent)
+
+
+def test_a_clock_coming_back_many_bars_on_listens_again():
+    rig = Rig()
+    ticks = ticks_at(120, 96 * 12, start=0.1)
+    times = [t for t, _ in ticks]
+    kept = [tick for i, tick in enumerate(ticks) if not 100 <= i < 96 * 7 + 30]  # 6 bars of clock lost
+    rig.play([(0.05, START)] + kept + hits(times, BEAT, bar=0) + hits(times, BEAT, bar=8) + [(times[-1], STOP)],
+             until=times[-1] + 1)
+    # the answer's first step, then bar 7 is under way when the clock comes back: bar 8 listens, bar 9 answers
+    # (and bar 11 from the same primer, after a silent bar 10)
+    expected = expected_notes(times, BEAT, 1, steps=[0]) + expected_notes(times, BEAT, 9)
+    assert_notes(rig.sent(NOTE_ON), expected + expected_notes(times, BEAT, 11))
+    assert "listening again" in rig.scheduler.follower.latest.what
+
+
+def test_a_late_first_tick_after_start_still_plays():
+    """Issue 14 item 11: a first tick 600 ms after Start was taken for a dropout and nothing ever played."""
+    rig = Rig()
+    ticks = ticks_at(120, 96 * 2, start=0.65)
+    times = [t for t, _ in ticks]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0), until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
+
+
+def test_a_stalled_timing_loop_judges_queued_ticks_by_their_arrival():
+    """Issue 14 item 11: ticks queued while the timing thread stalled were judged against the time the loop
+    got to them, so the first of them looked like a dropout."""
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    stall_end = times[(16 + 8) * 6] + 0.001
+    rig.play([e for e in timeline if e[0] < times[16 * 6 - 20]])  # up to the end of the heard bar
+    queued = sorted((e for e in timeline if times[16 * 6 - 20] <= e[0] < stall_end), key=lambda e: e[0])
+    for when, data in queued:
+        rig.inbox.put((when, data))
+    rig.clock.now = stall_end + 0.001  # the loop wakes as the last of them arrives, 1.4 s after the first
+    stops = iter([False, True])
+    rig.scheduler.run(rig.inbox, lambda: next(stops))
+    assert rig.scheduler.stats.clock.dropouts == 0
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, steps=range(9)))
+
+
+def test_lost_and_repeated_ticks_keep_every_note_on_its_tick():
+    """Issue 14 item 2: a lost or repeated clock message shifted all later answers by whole ticks."""
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(93, 96 * 4, start=0.1)
+    times = [t for t, _ in ticks]
+    lost = {100, 101, 150, 156, 200, 255}  # 156 is the tick of a step with notes (bar 1, step 10)
+    repeated = [(times[i] + 0.0004, TICK) for i in (120, 121, 300)]
+    clock = [tick for i, tick in enumerate(ticks) if i not in lost] + repeated
+    rig.play([(0.05, START)] + clock + hits(times, BEAT, bar=0) + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in (1, 2, 3)), []))
+    corrections = rig.scheduler.stats.clock
+    assert (corrections.lost, corrections.repeated, corrections.assumed) == (5, 3, 1)
+
+
+def test_a_clock_dying_without_stop_plays_at_most_one_step_on_then_ends_the_notes():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 + 16 * 6 + 1, start=0.1)  # the clock dies just after answer step 15's tick
+    times = [t for t, _ in ticks] + [ticks[-1][0] + k * interval_of_bpm(120) for k in range(1, 7)]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0), until=times[-1] + 1)
+    # bar 2's first step (kick and hat) was due 5 ticks after the last one: it plays when due, as if late
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 2, steps=[0]))
+    assert rig.times_of(ALL_OFF)[1:] == [pytest.approx(ticks[-1][0] + 0.25)]  # after the one at Start
+    assert_every_note_ends(rig.transport.sent)
+
+
+def test_five_ms_jitter_keeps_tempo_and_gates_within_one_percent():
+    """Issue 14 item 19: with +-5 ms of jitter the estimate swung 109-127 BPM at 120 and gates 54-80 ms."""
+    rng = random.Random(19)
+    jitter = [rng.uniform(-0.005, 0.005) for _ in range(96 * 8)]
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 8, start=0.1, jitter=jitter.__getitem__)
+    times = [t for t, _ in ticks]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    offs = rig.sent(NOTE_OFF)
+    gates = [min(t for t, n, _ in offs if n == note and t > on) - on for on, note, _ in rig.sent(NOTE_ON)]
+    assert len(gates) == 7 * 12  # the beat answered in bars 1-7
+    assert min(gates) > 0.0625 * 0.99 and max(gates) < 0.0625 * 1.01
+    assert rig.scheduler.follower.tempo.bpm == pytest.approx(120, rel=0.01)
 
 
 def test_song_position_pointer_then_continue_listens_from_the_next_whole_bar():
@@ -377,7 +439,8 @@ def test_continuous_keeps_playing_and_what_you_play_reprimes_the_next_bar():
     ticks = ticks_at(120, 96 * 5, start=0.1)
     times = [t for t, _ in ticks]
     extra = {0: [(CRASH, 120)]}
-    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, extra, bar=2), until=times[-1] + 1)
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, extra, bar=2)
+             + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
     with_crash = {step: list(notes) for step, notes in BEAT.items()}
     with_crash[0] = with_crash[0] + [(CRASH, 120)]
     expected = expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 2)
@@ -431,7 +494,7 @@ def test_hold_in_continuous_loops_the_bar_playing_and_ignores_what_is_played_ove
     timeline += hits(times, {0: [(CRASH, 127)]}, bar=2)  # would re-prime bar 3 with a crash, but...
     timeline += [(times[2 * 96 + 10], [0xB9, 23, 127])]  # ...hold is pressed in bar 2
     timeline += [(times[4 * 96 + 10], [0xB9, 23, 0])]  # released in bar 4: bar 5 carries on from it
-    rig.play(timeline, until=times[-1] + 1)
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
     assert [rig.session.role(b) for b in range(6)] == ["listening", "answering", "answering", "holding",
                                                       "holding", "answering"]
     assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in range(1, 6)), []))
@@ -442,7 +505,7 @@ def test_mode_control_switches_to_continuous_at_the_next_bar():
     ticks = ticks_at(120, 96 * 4, start=0.1)
     times = [t for t, _ in ticks]
     timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[96 + 3], [0xB9, 21, 100])]
-    rig.play(timeline, until=times[-1] + 1)
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
     assert rig.session.mode == "continuous"
     assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in (1, 2, 3)), []))
 
@@ -457,6 +520,53 @@ def test_reprime_control_listens_again_from_the_next_bar():
     rig.play(timeline, until=times[-1] + 1)
     assert [rig.session.role(b) for b in range(4)] == ["listening", "answering", "listening", "answering"]
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 1) + expected_notes(times, fill, 3))
+
+
+def silent_second_cycle(**options):
+    """Bar 0 heard (the beat), bar 1 answered, bar 2 listened to in silence, bar 3 answered: the notes sent."""
+    rig = Rig(**options)
+    ticks = ticks_at(120, 96 * 4, start=0.1)
+    times = [t for t, _ in ticks]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    return rig, times
+
+
+def test_a_silent_listening_bar_answers_from_the_previous_primer():
+    """Issue 14 item 3: a silent listening bar primed the model with silence (scattered toms and crashes)."""
+    rig, times = silent_second_cycle()
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 3))
+    assert all(primer.velocities.any() for primer in rig.generator.primers)
+    assert rig.generator.primed_at == [0, 32]  # the previous primer, placed before bar 3
+    assert rig.session.view().notice == "bar 3 was silent: answering the previous primer again"
+
+
+def test_a_silent_listening_bar_can_repeat_the_previous_answer_instead():
+    rig, times = silent_second_cycle(on_silence="repeat-answer")
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 1) + expected_notes(times, BEAT, 3))
+    assert rig.generator.primed_at == [0]  # no new generation: bar 1 plays again
+    assert rig.session.view().notice == "bar 3 was silent: the previous answer again"
+
+
+@pytest.mark.parametrize("on_silence", ["reuse-primer", "repeat-answer"])
+def test_silence_before_anything_was_heard_listens_again(on_silence):
+    rig = Rig(on_silence=on_silence)
+    ticks = ticks_at(120, 96 * 3, start=0.1)
+    times = [t for t, _ in ticks]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=1), until=times[-1] + 1)
+    assert rig.generator.primed_at == [16]  # bar 0 was silent: bar 1 listened, bar 2 answers
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, 2))
+
+
+def test_a_silent_reprime_in_continuous_mode_carries_the_answer_on():
+    rig = Rig(mode="continuous", on_silence="repeat-answer")
+    ticks = ticks_at(120, 96 * 5, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + [(times[96 + 3], [0xB9, 22, 127])]
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    assert [rig.session.role(b) for b in range(5)] == ["listening", "answering", "listening", "answering",
+                                                      "answering"]
+    assert rig.generator.primed_at == [0]
+    assert_notes(rig.sent(NOTE_ON), sum((expected_notes(times, BEAT, bar) for bar in (1, 3, 4)), []))
 
 
 # --- input -------------------------------------------------------------------------------
@@ -515,7 +625,7 @@ def test_no_message_ever_raises(messages):
     times, timeline = one_bar_then_answer(200, bars=2)
     spread = [(0.1 + i * times[-1] / max(len(messages), 1), m) for i, m in enumerate(messages)]
     rig.play(timeline + spread, until=times[-1] + 1)
-    assert_every_note_ends(rig.transport.sent + [(0, ALL_OFF)] * (not rig.scheduler.follower.running))
+    assert_every_note_ends(rig.transport.sent, twice=True)
 
 
 CHANNEL_MESSAGE = st.lists(st.integers(-5, 300), max_size=3).flatmap(
@@ -601,8 +711,8 @@ def daw(transport, bpm, bars, pattern):
     transport.inject(STOP)
 
 
-def test_bridge_threads_answer_in_real_time_and_stop_clean():
-    bridge, transport = real_bridge(EchoGenerator())
+def run_in_real_time(bridge, transport):
+    """Run `bridge` on a thread while `daw` plays two bars at 240 BPM, then stop it; what run() returned."""
     stop = threading.Event()
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(bridge.run(stop)))
@@ -613,7 +723,12 @@ def test_bridge_threads_answer_in_real_time_and_stop_clean():
     time.sleep(0.1)
     stop.set()
     runner.join(5)
-    assert outcome == [0]
+    return outcome
+
+
+def test_bridge_threads_answer_in_real_time_and_stop_clean():
+    bridge, transport = real_bridge(EchoGenerator())
+    assert run_in_real_time(bridge, transport) == [0]
     played = [m for _, m in transport.sent if m[0] == NOTE_ON]
     assert played == [(NOTE_ON, n, v) for _, n, v in expected_notes([0] * 200, BEAT, bar=1)]
     assert bridge.scheduler.stats.steps_missed == 0
@@ -660,15 +775,16 @@ def test_the_view_shows_tempo_state_bar_and_grids():
 
 
 
-def test_terminal_view_redraws_in_place_on_a_terminal_and_prints_a_line_per_bar_elsewhere():
-    import io
+class Terminal(io.StringIO):
+    """A terminal of COLUMNS x LINES (from the environment) that records what is written to it."""
 
-    from deepbeat.bridge.view import TerminalView
+    def isatty(self):
+        return True
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
 
+def test_terminal_view_redraws_in_place_on_a_terminal_and_prints_a_line_per_bar_elsewhere(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("LINES", "40")
     rig = Rig()
     times, timeline = one_bar_then_answer(120, bars=2)
     terminal, log = Terminal(), io.StringIO()
@@ -681,5 +797,43 @@ def test_terminal_view_redraws_in_place_on_a_terminal_and_prints_a_line_per_bar_
     drawn = terminal.getvalue()
     height = len(render(rig.session.view(), 120.0, "memory"))
     assert not drawn.startswith("\x1b[")  # the first drawing starts where the cursor is
-    assert drawn.count(f"\x1b[{height}F\x1b[J") == 1  # bar 1 unchanged between 20 and 30: one redraw, for bar 2
+    assert drawn.count(f"\x1b[{height}F") == 1  # bar 1 unchanged between 20 and 30: one redraw, for bar 2
+    assert drawn.count("\x1b[K\n") == 2 * height  # every line cleared to its end as it is written
     assert log.getvalue().splitlines() == ["bar 1 listening (120.0 BPM)", "bar 2 answering (120.0 BPM)"]
+
+
+def test_the_view_fits_the_terminal_and_never_clears_it_whole(monkeypatch):
+    """Issue 14 item 4: a block taller or wider than the terminal scrolled on every redraw, and clearing the
+    screen from its top left corner pushes it into tmux's scrollback."""
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "12")
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    terminal = Terminal()
+    view = TerminalView(terminal)
+    for moment in range(10, 190, 6):
+        rig.play([event for event in timeline if event[0] < times[moment]])
+        timeline = [event for event in timeline if event[0] >= times[moment]]
+        view.update(rig.session.view(), rig.scheduler.follower.tempo.bpm, "a long description of the ports")
+    frames = terminal.getvalue().split("\x1b[11F")
+    assert len(frames) > 5
+    for frame in frames:
+        lines = frame.replace("\x1b[J", "").split("\x1b[K\n")[:-1]
+        assert len(lines) == 11 and max(len(line) for line in lines) <= 39
+    assert "\x1b[H" not in terminal.getvalue() and "\x1b[2J" not in terminal.getvalue()
+    monkeypatch.setenv("LINES", "30")  # resized: drawn again from the top left, the screen not cleared whole
+    view.update(rig.session.view(), 120.0, "memory")
+    assert terminal.getvalue().endswith("\x1b[J") and "\x1b[H" in terminal.getvalue()
+
+
+def test_a_closed_output_stops_the_view_and_not_the_music():
+    """Issue 14 item 17: `deepbeat bridge | tee log` with tee gone ended the session with BrokenPipeError."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    bridge, transport = real_bridge(EchoGenerator())
+    bridge.view = TerminalView(ClosedPipe())
+    assert run_in_real_time(bridge, transport) == [0] and bridge.view.closed
+    assert [m for _, m in transport.sent if m[0] == NOTE_ON]  # the answer played on

@@ -5,13 +5,11 @@ way is the seed's: a 512-wide one-hot step plus the binary position counter fed 
 arrays to `model.fit`. deepbeat's way: step-class embedding, integer windows gathered by tf.data
 with prefetch, one compiled train step (plus its velocity head, which the naive model lacks).
 """
-import os
-import platform
 import time
 
 import numpy as np
 
-from deepbeat.benchresults import write_results
+from deepbeat.benchresults import machine, write_results
 from deepbeat.dataset import Sequence
 from deepbeat.encoding import NUM_STEP_CLASSES
 from deepbeat.grid import DrumGrid
@@ -108,8 +106,7 @@ def run_benchmark(args):
         "ratio": round(ours / naive, 3),
         "goal_ratio": GOAL_RATIO,
         "goal_met": ours / naive >= GOAL_RATIO,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__},
+        "machine": machine(gpus=len(tf.config.list_physical_devices("GPU")), tensorflow=tf.__version__),
     }
     print(f"deepbeat train step: {ours:,.0f} timesteps/s")
     print(f"naive one-hot fit:   {naive:,.0f} timesteps/s")
