@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 from deepbeat.errors import DeepBeatError
 from deepbeat.midibytes import DRUM_CHANNEL
-from deepbeat.runtime.steering import Steering
+from deepbeat.runtime.steering import Feel, Steering
 
 from .controls import ControlMap
 
@@ -14,6 +14,8 @@ class BridgeOptions:
 
     model: str = None  # ONNX step model; None: the shipped one
     steering: Steering = Steering()
+    feel: Feel = Feel()
+    groove_heard: bool = False  # play the newest primer's own timing and accents instead of the model's
     seed: int = None
     mode: str = "call-response"
     listen_bars: int = 1
@@ -68,7 +70,8 @@ def build_scheduler(options, send, worker, clock=None):
     plan = Plan()
     try:
         session = Session(worker, Composer(sampler, plan), plan, mode=options.mode, listen_bars=options.listen_bars,
-                          answer_bars=options.answer_bars, steering=options.steering, on_silence=options.on_silence)
+                          answer_bars=options.answer_bars, steering=options.steering, feel=options.feel,
+                          groove_heard=options.groove_heard, on_silence=options.on_silence)
         return Scheduler(
             session, send, clock=clock or time.perf_counter, master=master, note_map=output_map,
             input_map=input_map, output_channel=options.output_channel, input_channel=options.input_channel,

@@ -59,9 +59,10 @@ class Bridge:
     where permitted).
     """
 
-    def __init__(self, transport, scheduler, worker, inbox, view, realtime=True):
+    def __init__(self, transport, scheduler, worker, inbox, view, realtime=True, page=None):
         self.transport, self.scheduler, self.worker = transport, scheduler, worker
         self.inbox, self.view = inbox, view
+        self.page = page  # a BridgePage the live page is served from, or None
         self._failure = None
         self._want_realtime = realtime
         self.realtime = False  # whether the timing thread got real-time scheduling
@@ -95,6 +96,8 @@ class Bridge:
                 timing.join()
             self.worker.close()
             self.transport.close()
+            # a server that died as we were stopping (closing waits for its last cycles) is a failure all the same
+            self._failure = self._failure or self.transport.failure()
             sys.setswitchinterval(previous_interval)
             if main_realtime:
                 drop_realtime()
@@ -122,6 +125,8 @@ class Bridge:
                 tempo = self.scheduler.follower.tempo
                 self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description,
                                  clock_notes(self.scheduler.follower) + tuple(health))
+            if self.page is not None:
+                self.page.publish(self.scheduler)
 
     def _generation_realtime(self):
         self.generation_realtime = request_realtime(GENERATION_PRIORITY)

@@ -6,8 +6,11 @@ import threading
 from deepbeat.errors import DeepBeatError
 from deepbeat.options import add_results_option, bpm, count, ranged
 from deepbeat.runtime.commands import add_steering_arguments, steering_from_args
+from deepbeat.runtime.steering import LOCK_GROUPS
+from deepbeat.web.commands import add_address_arguments
+from deepbeat.web.live import LIVE_PORT
 
-from .controls import DEFAULT_CCS, ControlMap
+from .controls import DEFAULT_CCS, PRESET_ORDER, SWEPT, ControlMap
 from .scheduler import GATE, LATENCY_OFFSET_MS
 from .session import MODES, ON_SILENCE
 from .transport import BACKENDS, default_backend
@@ -74,6 +77,11 @@ def register(subparsers, benchmarks):
         controls.add_argument(f"--cc-{name}", type=int, default=number, metavar="CC",
                               help=f"CC for {_CONTROL_HELP[name]} (default {number})")
     p.add_argument("--quiet", action="store_true", help="no terminal view")
+    page = p.add_argument_group("live page (in a browser)")
+    page.add_argument("--web", action="store_true",
+                      help="serve the live page: the beat heard and answered, every control, the last answers to "
+                      "save or loop; its address (with this run's token) is printed at start")
+    add_address_arguments(page, LIVE_PORT, prefix="web-")
     p.set_defaults(run=_bridge, command="bridge")
 
     p = subparsers.add_parser("ports", help="list the MIDI ports of a backend",
@@ -125,11 +133,14 @@ def register(subparsers, benchmarks):
 
 
 _CONTROL_HELP = {
-    "temperature": "temperature (0-127 over its range)",
+    **{name: f"{setting.name} (0-127 over {setting.expected})" for name, setting in SWEPT.items()},
     "mode": "mode (<64 call-response, >=64 continuous)",
     "reprime": "re-prime now (listen again from the next bar)",
     "hold": "hold: loop the current answer while >=64",
     "panic": "panic: all notes off",
+    "fill": "a fill on the next bar still to be generated",
+    "preset": "preset (0-127 split among " + ", ".join(PRESET_ORDER) + ")",
+    **{f"lock_{group}": f"lock {group} (>=64 locked: kept as last heard)" for group in LOCK_GROUPS},
 }
 
 
@@ -150,11 +161,13 @@ def bridge_options(args):
     from .assembly import BridgeOptions
 
     try:
-        controls = ControlMap(args.cc_temperature, args.cc_mode, args.cc_reprime, args.cc_hold, args.cc_panic)
+        controls = ControlMap({name: getattr(args, f"cc_{name}") for name in DEFAULT_CCS})
     except ValueError as error:
         raise DeepBeatError(f"--cc-*: {error}") from None
+    steering, feel = steering_from_args(args)
     return BridgeOptions(
-        model=args.model, steering=steering_from_args(args)[0], seed=args.seed, mode=args.mode,
+        model=args.model, steering=steering, feel=feel, groove_heard=args.groove == "heard", seed=args.seed,
+        mode=args.mode,
         listen_bars=args.listen_bars, answer_bars=args.answer_bars, on_silence=args.on_silence,
         input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
@@ -179,7 +192,12 @@ def _bridge(args):
         inbox = queue.Queue()
         transport = make_transport(args.backend, args.input, args.output, args.client_name)
         bridge = build_bridge(bridge_options(args), transport, None if args.quiet else TerminalView(), inbox)
-        code = bridge.run(stop)
+        server = _serve_page(bridge, args) if args.web else None
+        try:
+            code = bridge.run(stop)
+        finally:
+            if server is not None:
+                server.close()
     except BaseException:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -189,6 +207,25 @@ def _bridge(args):
     if not args.quiet:
         print(exit_line(bridge), flush=True)
     return code
+
+
+def _serve_page(bridge, args):
+    """The live page of `bridge`, served at --web-host/--web-port; its address printed."""
+    from deepbeat.web.commands import announce
+    from deepbeat.web.live import serve_live
+
+    from .page import BridgePage
+
+    scheduler = bridge.scheduler
+    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles,
+                             "internal" if scheduler.master else "midi")
+    try:
+        server = serve_live(bridge.page, args.web_host, args.web_port)
+    except Exception:
+        bridge.worker.close()
+        raise
+    announce("bridge", server, args.web_host)
+    return server
 
 
 def exit_line(bridge):

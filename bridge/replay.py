@@ -3,6 +3,7 @@
 Messages are delivered at their times and every deadline in between is met exactly, as the
 timing loop would on an ideal machine; generation runs at once, on the caller's thread.
 """
+from .controls import Control
 
 
 class SimulatedClock:
@@ -43,7 +44,7 @@ def replay(scheduler, clock, timeline, until=None):
     the deadlines up to `until`."""
     for when, data in sorted(timeline, key=lambda event: event[0]):
         advance(scheduler, clock, when)
-        scheduler.on_message(when, list(data))
+        scheduler.on_message(when, data if isinstance(data, Control) else list(data))
         scheduler.on_deadlines(clock.now)
     if until is not None:
         advance(scheduler, clock, until)

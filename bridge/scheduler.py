@@ -1,20 +1,25 @@
 """The timing loop: the one place where time meets notes.
 
 It reads incoming messages (bytes plus arrival time) from a queue, follows or makes the
-MIDI clock, places the user's hits on the grid, sends the notes of step k when its tick
-arrives (or `latency_offset` earlier, by the tempo estimate; or at its expected time when
-the tick is late or lost), ends each note after a gate, and silences everything on Stop,
-dropout, panic, error and exit. Every message sent carries the moment it belongs to (a
+MIDI clock, places the user's hits on the grid, and plays the notes of step k at its tick
+plus each note's delay (its timing, swing and groove, from the session; a negative delay is
+before the tick), less `latency_offset`: a step whose notes are due before its tick is taken
+that much ahead, at its tick time predicted by the tempo fit, and notes due later wait in a
+queue of their own. A late or lost step tick plays at its expected time. Each note ends
+after a gate; everything is silenced (queued notes dropped) on Stop, dropout, panic, error
+and exit. Every message sent carries the moment it belongs to (a
 transport that can, such as JACK, plays it at that moment plus a fixed latency). Waits are
 `queue.get(timeout=...)` until the next deadline; nothing busy-waits. Everything queued is
 handled before a deadline is judged, so a dropout is judged by arrival times, never by
 when the loop got to them.
 """
+import heapq
 import queue
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from deepbeat.errors import DeepBeatError
 from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.midibytes import (
     ALL_NOTES_OFF, CLOCK, CONTINUE, CONTROL_CHANGE, DRUM_CHANNEL, MAX_DATA, NOTE_OFF, NOTE_ON, SONG_POSITION, START,
@@ -25,7 +30,7 @@ from deepbeat.runtime.steering import Range
 from deepbeat.tempo import DEFAULT_BPM
 
 from .clock import TICKS_PER_STEP, ClockCorrections, ClockFollower
-from .controls import ControlMap
+from .controls import Control, ControlMap
 from .tempofit import JITTER_MISSES, interval_of_bpm
 
 WAKE = object()  # put on the inbox to make the loop look at its stop flag and errors
@@ -72,6 +77,8 @@ class Scheduler:
         self.controls = controls
         self.stats = BridgeStats(clock=self.follower.corrections)
         self._sounding = {}  # note -> time its note-off is due
+        self._queued = []  # heap of (due, order, note, velocity) of notes placed after the moment of their step
+        self._order = 0
         self._next_step = 0  # the next step to send
         self._waiting_for_tick = False  # the next step was due early but its bar was not ready
         self._closed_bar = -1  # the newest bar whose listening window has closed
@@ -110,6 +117,8 @@ class Scheduler:
     def next_deadline(self):
         """The earliest moment the loop must act without input, or None."""
         candidates = list(self._sounding.values())
+        if self._queued:
+            candidates.append(self._queued[0][0])
         if self.master and self.follower.running:
             candidates.append(self.master.next_tick_time())
         elif self.follower.running:
@@ -138,7 +147,12 @@ class Scheduler:
                 self._all_notes_off(dropout)
         early = self._early_send_time()
         if early is not None and early <= now:
-            self._play_step(self._next_step, early, on_tick=False)
+            predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
+            self._play_step(self._next_step, predicted, on_tick=False, now=early)
+        while self._queued and self._queued[0][0] <= now:
+            due, _, note, velocity = heapq.heappop(self._queued)
+            self._note_on(note, velocity, due)
+            self.stats.latencies.append(self.clock() - due)
         for note, due in list(self._sounding.items()):
             if due <= now:
                 del self._sounding[note]
@@ -155,10 +169,14 @@ class Scheduler:
     # --- input ----------------------------------------------------------------------
 
     def on_message(self, arrival, data):
-        """One incoming message (a sequence of byte values) that arrived at `arrival`.
+        """One incoming message (a sequence of byte values, or a Control from the live page) that arrived at
+        `arrival`.
 
         Anything malformed, unknown or out of range is ignored.
         """
+        if isinstance(data, Control):
+            self._apply(data, arrival)
+            return
         if not data or not isinstance(data[0], int):
             return
         status = data[0]
@@ -216,12 +234,17 @@ class Scheduler:
 
     def _on_control(self, number, value, arrival):
         control = self.controls.interpret(number, value)
-        if control is None:
-            return
+        if control is not None:
+            self._apply(control, arrival)
+
+    def _apply(self, control, arrival):
         if control.name == "panic":
             self._all_notes_off(arrival)
-        else:
+            return
+        try:
             self.session.control(control)
+        except DeepBeatError as refused:  # a loop of a bar no longer kept: said on screen, nothing changes
+            self.session.notice = str(refused)
 
     # --- clock ----------------------------------------------------------------------
 
@@ -272,6 +295,7 @@ class Scheduler:
 
     def _relocate(self, step):
         """Listening starts again from the first whole bar at or after `step` (Start, Song Position Pointer)."""
+        self._queued.clear()
         self.session.restart(step)
         self._locate_steps(step)
         self._closed_bar = step // STEPS_PER_BAR - 1
@@ -287,19 +311,26 @@ class Scheduler:
     # --- output ---------------------------------------------------------------------
 
     def _early_send_time(self):
-        """When the next step goes out ahead of its tick, or None (no offset, tempo unknown,
-        its bar not ready, or more than a step ahead of the clock)."""
-        if self.latency_offset_s <= 0 or not self.follower.running or self._waiting_for_tick:
+        """When the next step is taken ahead of its tick (its notes due before it: a latency offset, or hits
+        placed early), or None (nothing early, tempo unknown, its bar not ready, or more than a step ahead of
+        the clock)."""
+        if not self.follower.running or self._waiting_for_tick or self.follower.dropped:
             return None
         ticks_ahead = self._next_step * TICKS_PER_STEP - (self.follower.position - 1)
-        if not 0 < ticks_ahead <= TICKS_PER_STEP or self.follower.dropped:
+        if not 0 < ticks_ahead <= TICKS_PER_STEP:
+            return None
+        hits = self.session.hits_at(self._next_step)
+        lead = self.latency_offset_s + max((-delay for _, _, delay in hits or ()), default=0.0) * self._step_seconds()
+        if lead <= 0:
             return None
         predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
-        return None if predicted is None else predicted - self.latency_offset_s
+        return None if predicted is None else predicted - lead
 
-    def _play_step(self, step, reference, on_tick, measured=True):
-        """Send step `step`'s notes now, as belonging to `reference` (its tick's arrival, or the moment it was
-        due); the tick-to-send latency is measured from an arrival."""
+    def _play_step(self, step, tick_time, on_tick, measured=True, now=None):
+        """Play step `step`, whose tick arrived (or was due, or is predicted) at `tick_time`, at moment `now`
+        (default `tick_time`): each note at the tick plus its delay less the latency offset, sent at once when
+        that is now or past, else queued for then. The tick-to-send latency is measured from an arrival."""
+        now = tick_time if now is None else now
         hits = self.session.hits_at(step)
         self.session.bar, self.session.step = divmod(step, STEPS_PER_BAR)
         if hits is None:
@@ -309,22 +340,34 @@ class Scheduler:
             self.stats.steps_missed += 1
             self.stats.missed.append(step)
         else:
-            off_time = reference + self.gate * self._step_seconds()
-            for drum, velocity in hits:
-                note = self.note_map.notes[drum]
-                if self._sounding.pop(note, None) is not None:
-                    self._send(note_off(self.output_channel, note), reference)  # retrigger: end the old one first
-                self._send(note_on(self.output_channel, note, velocity), reference)
-                self._sounding[note] = off_time
-            self.stats.notes_sent += len(hits)
+            step_s = self._step_seconds()
+            on_time = False
+            for drum, velocity, delay in hits:
+                due = tick_time + delay * step_s - self.latency_offset_s
+                if due <= now:
+                    self._note_on(self.note_map.notes[drum], velocity, now)
+                    on_time = True
+                else:
+                    heapq.heappush(self._queued, (due, self._order, self.note_map.notes[drum], velocity))
+                    self._order += 1
             self.stats.steps_played += 1
-            if on_tick and measured and hits:
-                self.stats.latencies.append(self.clock() - reference)
+            if on_tick and measured and on_time:
+                self.stats.latencies.append(self.clock() - tick_time)
         self._next_step = step + 1
         self._waiting_for_tick = False
 
+    def _note_on(self, note, velocity, at):
+        """Send a note at moment `at`; it ends a gate later (one still sounding is ended first)."""
+        if self._sounding.pop(note, None) is not None:
+            self._send(note_off(self.output_channel, note), at)  # retrigger: end the old one first
+        self._send(note_on(self.output_channel, note, velocity), at)
+        self._sounding[note] = at + self.gate * self._step_seconds()
+        self.stats.notes_sent += 1
+
     def _all_notes_off(self, at=None):
-        """Note-offs for every sounding note, then All Notes Off on the output channel."""
+        """Note-offs for every sounding note, then All Notes Off on the output channel; queued notes are
+        dropped."""
+        self._queued.clear()
         for note in list(self._sounding):
             self._send(note_off(self.output_channel, note), at)
         self._sounding.clear()

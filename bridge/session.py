@@ -3,15 +3,18 @@
 Each bar gets a role when the bar before it closes: listen (the user's hits are kept as
 the primer), answer (the plan's generated bar plays) or hold (an earlier answer bar
 plays again). Generation is handed to the worker as jobs, a bar ahead where it can be.
+The session owns the live Steering (how bars are sampled) and Feel (where their hits are
+placed: swing, humanize, groove); controls change them between bars.
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from deepbeat.drums import NUM_DRUM_CLASSES
+from deepbeat.drums import NUM_DRUM_CLASSES, class_index
+from deepbeat.errors import DeepBeatError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.runtime.composer import KEPT_BARS
-from deepbeat.runtime.steering import Steering
+from deepbeat.runtime.steering import LOCK_GROUPS, Feel, Groove, Steering
 from deepbeat.tempo import DEFAULT_BPM
 
 MODES = ("call-response", "continuous")
@@ -20,6 +23,8 @@ MODES = ("call-response", "continuous")
 ON_SILENCE = ("reuse-primer", "repeat-answer")
 LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
 AHEAD_BARS = 1  # continuous mode samples this many bars beyond the one about to play
+_STEERING_FIELDS = {f.name for f in fields(Steering)}
+_FEEL_FIELDS = {f.name for f in fields(Feel)} - {"groove"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class SessionView:
     primer: DrumGrid
     playing: DrumGrid
     notice: str = ""  # the newest thing the session decided on its own, e.g. after a silent listening bar
+    feel: Feel = Feel()
+    hold: bool = False
+    looping: int = None  # the bar being looped at the page's request (as it was numbered when played), or None
 
 
 class Session:
@@ -45,7 +53,7 @@ class Session:
     """
 
     def __init__(self, worker, composer, plan, *, mode="call-response", listen_bars=1, answer_bars=1,
-                 steering=Steering(), on_silence="reuse-primer"):
+                 steering=Steering(), feel=Feel(), groove_heard=False, on_silence="reuse-primer"):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         if on_silence not in ON_SILENCE:
@@ -57,6 +65,11 @@ class Session:
         self.listen_bars, self.answer_bars = listen_bars, answer_bars
         self.on_silence = on_silence
         self.steering = steering  # what every generation job samples with; live controls change it
+        self.feel = feel  # where hits are placed; with groove_heard its groove is the newest primer's
+        self.groove_heard = groove_heard
+        self._placed = {}  # plan bar -> (grid, feel, per step (drum, velocity, delay in steps)) last placed
+        self._loop_wanted = None  # (bar asked for, plan bar it played) to loop from the next bar on (the page's "loop")
+        self.looping = None  # the bar being looped, as asked for
         self.bar = self.step = 0  # the bar being played, and the step within it
         self.running = False
         self._hold_wanted = False
@@ -100,15 +113,46 @@ class Session:
             hits[row, drum] = max(hits[row, drum], velocity)
 
     def control(self, control):
-        """Apply a live Control (see controls.py); panic is the timing side's."""
-        if control.name == "temperature":
-            self.steering = self.steering.with_changes(temperature=control.value)
-        elif control.name == "mode":
-            self.mode = control.value
-        elif control.name == "hold":
-            self._hold_wanted = control.value
-        elif control.name == "reprime":
+        """Apply a live Control (see controls.py); panic is the timing side's. Settings and locks steer the
+        bars generated from now on, feel settings the notes placed from now on. DeepBeatError when a loop is
+        asked for a bar no longer kept."""
+        name, value = control.name, control.value
+        if name in _STEERING_FIELDS:
+            self.steering = self.steering.with_changes(**{name: value})
+        elif name in _FEEL_FIELDS:
+            self.feel = replace(self.feel, **{name: value})
+        elif name == "preset":
+            self.steering, self.feel = value.apply(self.steering, self.feel)
+        elif name == "lock":
+            group, on = value
+            drums = frozenset(class_index(drum) for drum in LOCK_GROUPS[group])
+            locks = self.steering.locks | drums if on else self.steering.locks - drums
+            self.steering = self.steering.with_changes(locks=locks)
+        elif name == "fill":
+            bar = self._next_unsampled_bar()
+            self.steering = self.steering.with_changes(fills=self.steering.fills.with_bar(bar))
+            self.notice = f"fill asked for bar {bar + 1}"
+        elif name == "mode":
+            self.mode = value
+        elif name == "hold":
+            self._hold_wanted = value
+            if not value:
+                self._loop_wanted = self.looping = None
+        elif name == "reprime":
             self._reprime_wanted = True
+        elif name == "loop":
+            source = None if value is None else self._sources.get(value, value)  # what that bar played
+            if value is not None and self.plan.grid(source) is None:
+                raise DeepBeatError(f"bar {value + 1} is no longer kept; only the last {KEPT_BARS} bars can loop")
+            self._loop_wanted = None if value is None else (value, source)
+            self._hold_wanted = value is not None
+            if value is None:
+                self.looping = None
+
+    def _next_unsampled_bar(self):
+        """The first bar whose generation has not been asked for yet (continuous answers run a bar ahead)."""
+        ahead = AHEAD_BARS if self.mode == "continuous" and self._roles.get(self.bar) in (ANSWER, HOLD) else 0
+        return self.bar + 1 + ahead
 
     # --- bars -----------------------------------------------------------------------
 
@@ -120,7 +164,10 @@ class Session:
         if role is None or self._reprime_wanted:  # before the first whole bar, or re-prime asked
             self.restart((bar + 1) * STEPS_PER_BAR)
             return
-        if role == LISTEN:
+        if self._loop_wanted is not None:  # the page asked to loop an earlier bar
+            (self.looping, source), self._loop_wanted = self._loop_wanted, None
+            next_role = self._start_hold(bar, [source])
+        elif role == LISTEN:
             next_role = self._after_listening(bar, bpm)
         elif role == ANSWER:
             next_role = self._after_answer(bar, bpm)
@@ -142,6 +189,8 @@ class Session:
         if not heard.velocities.any():
             return self._after_silence(bar, bpm)
         self._primer = heard
+        if self.groove_heard:
+            self.feel = replace(self.feel, groove=Groove.of(heard))
         return self._answer(heard, bar)
 
     def _answer(self, primer, bar):
@@ -222,18 +271,33 @@ class Session:
     # --- output ---------------------------------------------------------------------
 
     def hits_at(self, step):
-        """The (drum, velocity) pairs step `step` plays: () when it plays nothing, None while its
-        generated bar is not ready (or its role not yet decided)."""
+        """The (drum, velocity, delay) of each hit step `step` plays, the delay in steps from its tick (the
+        model's timing times humanize, or the groove's, plus swing; negative: before the tick): () when it
+        plays nothing, None while its generated bar is not ready (or its role not yet decided)."""
         bar = step // STEPS_PER_BAR
         role = self._roles.get(bar)
         if role is None:
             return None if bar >= self._first_bar else ()
         if role == LISTEN:
             return ()
-        hits = self.plan.hits(self._sources.get(bar, bar))
+        source = self._sources.get(bar, bar)
+        hits = self.plan.hits(source)
         if hits is None or step % STEPS_PER_BAR >= len(hits):
             return None
-        return hits[step % STEPS_PER_BAR]
+        return self._placed_hits(source)[step % STEPS_PER_BAR]
+
+    def _placed_hits(self, source):
+        """Per step of plan bar `source`, its hits placed by the feel; worked out once per grid and feel."""
+        grid = self.plan.grid(source)
+        kept = self._placed.get(source)
+        if kept is not None and kept[0] is grid and kept[1] is self.feel:
+            return kept[2]
+        onsets, velocities = self.feel.onsets(grid), self.feel.velocities(grid)
+        placed = tuple(tuple((int(drum), int(velocities[step, drum]), float(onsets[step, drum] - step))
+                             for drum in np.flatnonzero(row)) for step, row in enumerate(grid.velocities))
+        self._placed = {bar: entry for bar, entry in self._placed.items() if bar > source - KEPT_BARS}
+        self._placed[source] = (grid, self.feel, placed)
+        return placed
 
     def _heard_grid(self, bars, bpm=DEFAULT_BPM):
         """What the user played in `bars`, silent where nothing was heard."""
@@ -251,4 +315,5 @@ class Session:
         if role == LISTEN or playing is None:
             playing = self._heard_grid([self.bar])
         state = (role or "waiting") if self.running else "stopped"
-        return SessionView(state, self.bar, self.step, self.mode, self.steering, primer, playing, self.notice)
+        return SessionView(state, self.bar, self.step, self.mode, self.steering, primer, playing, self.notice,
+                           self.feel, self._hold_wanted, self.looping)

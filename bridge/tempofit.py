@@ -93,8 +93,9 @@ class TempoEstimator:
         are fitted) or CONFIRM_MISSES of them are misses: then they are a slip or a tempo change.
         """
         if not self.trusted:
-            if len(self._points) >= 2:  # a young line: its residuals overstate the jitter, which errs on the safe side
-                self._measure_jitter(time - self.time_of(index))
+            predicted = self.time_of(index) if len(self._points) >= 2 else None
+            if predicted is not None:  # a young line: its residuals overstate the jitter, which errs on the safe side
+                self._measure_jitter(time - predicted)
             self._append(index, time)
             return 0
         residual = time - self.time_of(index)

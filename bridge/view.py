@@ -3,6 +3,8 @@ import os
 import shutil
 import sys
 
+from deepbeat.drums import DRUM_CLASSES
+
 # ANSI: cursor up to the first line of the block drawn before (CPL), or to the top left (CUP); each line is
 # then cleared to its end (EL) as it is written, and what is left below the block is cleared (ED). Never
 # the whole screen at once: some terminals (tmux) push a fully cleared screen into the scrollback.
@@ -16,8 +18,9 @@ def render(view, bpm, ports, notes=()):
     tempo = f"{bpm:6.1f} BPM" if bpm else "  --.- BPM"
     lines = [
         f"DeepBeat bridge  {ports}",
-        f"{tempo}   bar {view.bar + 1:<5} {view.state:<10} mode {view.mode}   "
-        f"temperature {view.steering.temperature:.2f}",
+        f"{tempo}   bar {view.bar + 1:<5} {view.state:<10} mode {view.mode}{'   HOLD' if view.hold else ''}"
+        + (f"   looping bar {view.looping + 1}" if view.looping is not None else ""),
+        *steering_lines(view.steering, view.feel),
         *(f"! {note}" for note in ((view.notice,) if view.notice else ()) + tuple(notes)),
         "primer:",
         *view.primer.to_text().splitlines()[1:],
@@ -27,6 +30,15 @@ def render(view, bpm, ports, notes=()):
     label_width = lines[-1].index(":")
     lines.append(" " * (label_width + 2 + view.step) + "^")  # the playhead under the step being played
     return lines
+
+
+def steering_lines(steering, feel):
+    """The live controls' values, two lines."""
+    locks = ",".join(DRUM_CLASSES[drum] for drum in sorted(steering.locks)) or "none"
+    groove = "   groove heard" if feel.groove is not None else ""
+    return (f"style {steering.style} x{steering.style_strength:.2f}   temperature {steering.temperature:.2f}   "
+            f"variation {steering.variation:.2f}   density {steering.density:+.2f}   fills {steering.fills}",
+            f"swing {feel.swing:.0f}% on {feel.swing_unit}ths   humanize {feel.humanize:.2f}{groove}   locked {locks}")
 
 
 class TerminalView:

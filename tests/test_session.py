@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deepbeat.bridge.clock import InternalClock
-from deepbeat.bridge.controls import ControlMap
+from deepbeat.bridge.controls import DEFAULT_CCS, PRESET_ORDER, Control, ControlMap
 from deepbeat.bridge.live import Bridge
 from deepbeat.bridge.replay import InlineWorker, SimulatedClock, advance, replay
 from deepbeat.bridge.scheduler import WAKE, Scheduler
@@ -28,7 +28,9 @@ from deepbeat.bridge.worker import GenerationWorker
 from deepbeat.errors import DeepBeatError
 from deepbeat.grid import DrumGrid
 from deepbeat.runtime.composer import Composer, Plan
-from deepbeat.runtime.steering import TEMPERATURE
+from deepbeat.runtime.steering import (
+    DENSITY, HUMANIZE, PRESETS, STYLE_STRENGTH, SWING, TEMPERATURE, VARIATION, Feel, FillPlan, Steering,
+)
 
 START, CONTINUE, STOP, TICK = [0xFA], [0xFB], [0xFC], [0xF8]
 NOTE_ON, NOTE_OFF, ALL_OFF = 0x99, 0x89, (0xB9, 123, 0)  # channel 10
@@ -79,6 +81,20 @@ class EchoGenerator:
         self.history = list(snapshot)
 
 
+class TimedEcho(EchoGenerator):
+    """The echo generator with the model's timing: every sampled hit of a drum gets that drum's offset (steps)."""
+
+    def __init__(self, offsets):
+        super().__init__()
+        self.offsets = np.zeros(9, np.float32)
+        for drum, offset in offsets.items():
+            self.offsets[drum] = offset
+
+    def sample(self, num_steps, steering, bpm=None):
+        grid = super().sample(num_steps, steering, bpm)[0]
+        return [DrumGrid(grid.velocities, offsets=np.where(grid.velocities > 0, self.offsets, 0.0), bpm=grid.bpm)]
+
+
 class DeferredWorker:
     """Queues jobs until `run_all`: generation that is late."""
 
@@ -99,12 +115,13 @@ class DeferredWorker:
 class Rig:
     """A Scheduler with the echo generator and an in-memory transport, driven by a timeline of messages."""
 
-    def __init__(self, worker=None, **options):
-        session_options = {k: options.pop(k) for k in ("mode", "listen_bars", "answer_bars", "on_silence")
+    def __init__(self, worker=None, generator=None, **options):
+        session_options = {k: options.pop(k) for k in ("mode", "listen_bars", "answer_bars", "on_silence", "feel",
+                                                       "groove_heard")
                            if k in options}
         self.clock = SimulatedClock()
         self.transport = MemoryTransport(self.clock)
-        self.generator = EchoGenerator()
+        self.generator = generator or EchoGenerator()
         self.plan = Plan()
         self.session = Session(worker or InlineWorker(), Composer(self.generator, self.plan), self.plan,
                                **session_options)
@@ -263,7 +280,7 @@ def test_the_composer_publishes_a_bar_a_beat_at_a_time_and_ready_steps_play():
     session.hear(0, 0, 100)
     session.close_bar(0, 120.0)
     plan.put(1, DrumGrid.from_steps([1, 0, 2, 0]))
-    assert [session.hits_at(16 + k) for k in range(6)] == [((0, 100),), (), ((1, 100),), (), None, None]
+    assert [session.hits_at(16 + k) for k in range(6)] == [((0, 100, 0.0),), (), ((1, 100, 0.0),), (), None, None]
 
 
 # --- transport ---------------------------------------------------------------------------
@@ -470,13 +487,13 @@ def test_temperature_control_spreads_0_127_over_its_range_and_steers_the_next_an
 
 
 def test_hold_loops_the_answer_until_released():
-    rig = Rig(controls=ControlMap(hold=30))
+    rig = Rig(controls=ControlMap.of(hold=40))
     ticks = ticks_at(120, 96 * 6, start=0.1)
     times = [t for t, _ in ticks]
     timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
-    timeline += [(times[96 + 10], [0xB9, 30, 127])]  # hold on during the answer (bar 1)
+    timeline += [(times[96 + 10], [0xB9, 40, 127])]  # hold on during the answer (bar 1)
     timeline += hits(times, {0: [(CRASH, 127)]}, bar=2)  # ignored while holding
-    timeline += [(times[3 * 96 + 10], [0xB9, 30, 0])]  # released in bar 3: bar 4 listens, bar 5 answers
+    timeline += [(times[3 * 96 + 10], [0xB9, 40, 0])]  # released in bar 3: bar 4 listens, bar 5 answers
     timeline += hits(times, {2: [(CRASH, 127)]}, bar=4)
     rig.play(timeline, until=times[-1] + 1)
     expected = sum((expected_notes(times, BEAT, bar) for bar in (1, 2, 3)), [])
@@ -837,3 +854,115 @@ def test_a_closed_output_stops_the_view_and_not_the_music():
     bridge.view = TerminalView(ClosedPipe())
     assert run_in_real_time(bridge, transport) == [0] and bridge.view.closed
     assert [m for _, m in transport.sent if m[0] == NOTE_ON]  # the answer played on
+
+
+# --- steering and feel, live ------------------------------------------------------------
+
+
+def step_seconds(bpm):
+    return 6 * interval_of_bpm(bpm)
+
+
+def test_the_models_timing_places_notes_off_their_ticks_early_ones_sent_ahead_by_the_tempo_fit():
+    """Kick 0.25 of a 16th early, snare 0.2 late, hats on the tick (humanize 1): each note at its tick plus its
+    offset; the early kicks go out before their ticks arrive (the tempo fit predicts them)."""
+    rig = Rig(generator=TimedEcho({0: -0.25, 1: 0.2}))
+    times, timeline = one_bar_then_answer(120)
+    rig.play(timeline, until=times[-1] + 1)
+    step = step_seconds(120)
+    shift = {KICK: -0.25 * step, SNARE: 0.2 * step, HAT: 0.0}
+    expected = sorted((t + shift[n], n, v) for t, n, v in expected_notes(times, BEAT, bar=1))
+    # bar 3 answers the primer again (bar 2 was silent): its first kick goes out before the Stop, 1/4 step early
+    expected.append((times[-1] + interval_of_bpm(120) + shift[KICK], KICK, 100))
+    assert_notes(sorted(rig.sent(NOTE_ON)), expected)
+    assert_every_note_ends(rig.transport.sent)
+
+
+@pytest.mark.parametrize("humanize", [0.0, 0.5])
+def test_humanize_scales_the_models_offsets_and_zero_puts_every_note_on_its_tick(humanize):
+    rig = Rig(generator=TimedEcho({0: -0.25, 1: 0.2}), feel=Feel(humanize=humanize))
+    times, timeline = one_bar_then_answer(120)
+    rig.play(timeline, until=times[-1] + 1)
+    step = step_seconds(120)
+    shift = {KICK: -0.25 * step * humanize, SNARE: 0.2 * step * humanize, HAT: 0.0}
+    expected = sorted((t + shift[n], n, v) for t, n, v in expected_notes(times, BEAT, bar=1))
+    assert_notes(sorted(n for n in rig.sent(NOTE_ON) if n[0] < times[2 * 96]), expected)
+
+
+def test_swing_control_delays_the_offbeat_eighths_and_measures_as_set():
+    """CC 28 sets swing (0-127 over 50-75 %); on 8ths the hats between the beats move to `swing` % of the pair."""
+    rig = Rig(feel=Feel(swing_unit=8))
+    times, timeline = one_bar_then_answer(120)
+    value = 61
+    rig.play([(0.0, [0xB9, DEFAULT_CCS["swing"], value])] + timeline, until=times[-1] + 1)
+    swing = SWING.at(value / 127)
+    hats = [t for t, n, _ in rig.sent(NOTE_ON) if n == HAT]  # steps 0, 2, 4, ... of bar 1
+    measured = [(hats[k + 1] - hats[k]) / (hats[k + 2] - hats[k]) * 100 for k in range(0, len(hats) - 2, 2)]
+    assert measured == pytest.approx([swing] * len(measured), abs=1e-6)
+    assert rig.session.view().feel.swing == pytest.approx(swing)
+
+
+def test_each_sweeping_cc_sets_its_control_over_its_whole_range_and_the_next_answer_uses_it():
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    moves = [("style_strength", STYLE_STRENGTH, 127), ("variation", VARIATION, 0), ("density", DENSITY, 32),
+             ("humanize", HUMANIZE, 64)]
+    ccs = [(0.0, [0xB9, DEFAULT_CCS[name], value]) for name, _, value in moves]
+    rig.play(ccs + timeline, until=times[-1] + 0.1)
+    steering, feel = rig.session.steering, rig.session.feel
+    for name, setting, value in moves:
+        assert getattr(feel if name == "humanize" else steering, name) == pytest.approx(setting.at(value / 127))
+    assert {(s.style_strength, s.variation, s.density) for s in rig.generator.steerings} == {
+        (steering.style_strength, steering.variation, steering.density)}
+
+
+def test_lock_ccs_switch_drum_groups_and_preset_and_fill_ccs_act_on_what_comes_next():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 3, start=0.1)
+    times = [t for t, _ in ticks]
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0)
+    timeline += [(0.06, [0xB9, DEFAULT_CCS["lock_kick"], 127]), (0.07, [0xB9, DEFAULT_CCS["lock_hats"], 127])]
+    timeline += [(0.08, [0xB9, DEFAULT_CCS["lock_hats"], 0])]  # released again
+    timeline += [(0.09, [0xB9, DEFAULT_CCS["preset"], 127])]  # the last preset
+    timeline += [(times[96 + 20], [0xB9, DEFAULT_CCS["fill"], 127])]  # during bar 1 (an answer): bar 3 is next
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    steering = rig.session.steering
+    assert steering.locks == frozenset({0})
+    expected_steering, expected_feel = PRESETS[PRESET_ORDER[-1]].apply(Steering(locks=frozenset({0})), Feel())
+    assert rig.session.feel == expected_feel
+    assert steering.fills == FillPlan(expected_steering.fills.every, frozenset({3}))
+    assert "fill asked for bar 4" in rig.session.view().notice
+    assert rig.generator.steerings[-1].fills.is_fill(3)
+
+
+def test_controls_from_the_page_arrive_on_the_inbox_and_a_loop_holds_an_earlier_bar():
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(120, 96 * 5, start=0.1)
+    times = [t for t, _ in ticks]
+    extra = {2: [(CRASH, 127)]}
+    timeline = [(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, extra, bar=2)
+    timeline += [(times[96 + 30], Control("variation", 0.2))]
+    timeline += [(times[3 * 96 + 10], Control("loop", 1))]  # in bar 3: bar 4 plays bar 1 again
+    rig.play(timeline + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    assert rig.session.steering.variation == pytest.approx(0.2)
+    assert rig.session.role(4) == "holding" and rig.session.view().looping == 1
+    bar4 = [(n, v) for t, n, v in rig.sent(NOTE_ON) if times[4 * 96] - 1e-9 <= t]
+    assert bar4 == [(n, v) for _, n, v in expected_notes(times, BEAT, bar=4)]
+
+
+def test_a_loop_of_a_bar_no_longer_kept_is_said_and_changes_nothing():
+    rig = Rig()
+    times, timeline = one_bar_then_answer(120, bars=2)
+    rig.play(timeline[:-1] + [(times[100], Control("loop", 999))], until=times[-1])
+    assert "no longer kept" in rig.session.view().notice
+    assert rig.session.view().looping is None and not rig.session.view().hold
+
+
+def test_notes_waiting_for_their_offset_are_dropped_at_stop_and_nothing_hangs():
+    rig = Rig(generator=TimedEcho({2: 0.45}))  # hats late by almost half a 16th
+    times, timeline = one_bar_then_answer(120)
+    stop_at = times[(16 + 4) * 6] + 0.001  # just after the tick of answer step 4: its hat is still waiting
+    rig.play([e for e in timeline if e[1] != STOP] + [(stop_at, STOP)], until=times[-1] + 1)
+    assert all(t <= stop_at for t, _, _ in rig.sent(NOTE_ON))
+    assert [n for t, n, _ in rig.sent(NOTE_ON) if t > times[(16 + 4) * 6] - 1e-9] == [SNARE]
+    assert_every_note_ends(rig.transport.sent)
