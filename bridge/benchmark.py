@@ -1,5 +1,6 @@
 """`deepbeat bench bridge`: tick-to-send latency in process, and end to end through JACK: one long run, repeated
 starts (each checked, the listener connecting after the start) and a lossy clock."""
+import contextlib
 import json
 import queue
 import subprocess
@@ -10,6 +11,7 @@ import time
 from deepbeat.benchresults import machine, write_results
 from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.midibytes import CLOCK, DRUM_CHANNEL, START, STOP, note_on
+from deepbeat.runtime.steering import Feel, FillPlan, Steering
 
 from .assembly import BridgeOptions, build_bridge
 from .clock import TICKS_PER_STEP
@@ -21,13 +23,39 @@ from .transport import MemoryTransport
 GOALS_MS = {"p99": 1.0, "max": 3.0}  # issue 5: p99 <= 1 ms and max <= 3 ms in process, zero missed steps
 
 
-def _in_process(seconds, bpm, model, realtime, log):
-    """Drive the CLI-built bridge over a MemoryTransport with real threads; returns its figures."""
-    from .live import request_realtime
-    options = BridgeOptions(model=model, mode="continuous", seed=0, realtime=realtime)
+# Every steering control on at once: the heaviest sampling (guidance's second batch row, locks, density,
+# variation, fills) and note placing (swing, humanize, the heard bar's groove) the bridge does.
+ALL_CONTROLS = {"steering": Steering(style="hiphop", style_strength=2.0, variation=0.3, density=0.3,
+                                     locks=frozenset({0}), fills=FillPlan(4)),
+                "feel": Feel(swing=58.0, humanize=1.0), "groove_heard": True}
+PAGES = ("open", "stalled")  # the live page open in headless Chromium; a snapshot stream nobody reads
+
+
+def _in_process(seconds, bpm, model, realtime, log, controls=None, page=None):
+    """Drive the CLI-built bridge over a MemoryTransport with real threads; returns its figures. `controls`:
+    BridgeOptions values (ALL_CONTROLS); `page`: serve the live page, watched as PAGES says."""
+    options = BridgeOptions(model=model, mode="continuous", seed=0, realtime=realtime, **(controls or {}))
     inbox = queue.Queue()
     transport = MemoryTransport()
     bridge = build_bridge(options, transport, None, inbox)
+    server = None
+    if page is not None:
+        from deepbeat.web.browser import chromium_page, stalled_reader
+
+        from .page import serve_page
+        server = serve_page(bridge, port=0)
+        watcher = chromium_page(server.url) if page == "open" else stalled_reader(server.url)
+    with watcher if server else contextlib.nullcontext():
+        figures = _play(bridge, transport, seconds, bpm, realtime, log)
+    if server is not None:
+        figures["page"] = {"watched": page, **server.stats()}
+        server.close()
+    return figures
+
+
+def _play(bridge, transport, seconds, bpm, realtime, log):
+    """Run `bridge`, play it a clock with a beat in bar 0 and a fill every 4th bar; its figures."""
+    from .live import request_realtime
     stop = threading.Event()
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(bridge.run(stop)), name="bridge")
@@ -69,6 +97,14 @@ def _in_process(seconds, bpm, model, realtime, log):
     }
 
 
+def _described(controls):
+    """ALL_CONTROLS in words, for the results file."""
+    steering, feel = controls["steering"], controls["feel"]
+    return {"style": steering.style, "style_strength": steering.style_strength, "variation": steering.variation,
+            "density": steering.density, "locks": sorted(steering.locks), "fills": str(steering.fills),
+            "swing": feel.swing, "humanize": feel.humanize, "groove": "heard" if controls["groove_heard"] else None}
+
+
 def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, log=print):
     """The bridge as its own process on JACK, played by a SimulatedDaw, `starts` times (a fresh process each);
     every note checked against the reference within 3 ms (plus `jitter_s`) of the two-period path."""
@@ -95,7 +131,7 @@ def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, lo
 
 
 def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, starts=20, lossy_starts=5,
-                  log=print):
+                  controls_seconds=60.0, log=print):
     """Run the measurements and write the results JSON to `out`."""
     busy = None
     if load:  # keep the other core busy, as a DAW or a synth would
@@ -109,6 +145,13 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
             log(f"in process without real-time scheduling: {normal_seconds:g} s")
             normal = _in_process(normal_seconds, bpm, model, False, log)
             log(f"  {json.dumps(normal)}")
+        controlled = {}
+        if controls_seconds > 0:
+            for page in (None, *PAGES):
+                label = "all controls on" + ("" if page is None else f", live page {page}")
+                log(f"in process, {label}: {controls_seconds:g} s")
+                controlled[label] = _in_process(controls_seconds, bpm, model, True, log, ALL_CONTROLS, page)
+                log(f"  {json.dumps(controlled[label])}")
         jack = repeated = lossy_clock = None
         bar_s = interval_of_bpm(bpm) * TICKS_PER_STEP * STEPS_PER_BAR
         if jack_seconds > 0:
@@ -137,11 +180,14 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
             "p99": latency.get("p99", float("inf")) <= GOALS_MS["p99"],
             "max": latency.get("max", float("inf")) <= GOALS_MS["max"],
             "missed_steps": in_process["steps_missed"] == 0,
+            "p99_all_controls_and_pages": all(run["tick_to_send_ms"].get("p99", float("inf")) <= GOALS_MS["p99"]
+                                              for run in controlled.values()) if controlled else None,
             "repeated_starts": None if repeated is None else repeated["starts_clean"] == repeated["starts"],
             "lossy_clock": None if lossy_clock is None else lossy_clock["starts_clean"] == lossy_clock["starts"],
         },
         "in_process": in_process,
         "in_process_without_realtime": normal,
+        "in_process_all_controls": {"controls": _described(ALL_CONTROLS), "runs": controlled},
         "jack": jack,
         "jack_repeated_starts": repeated,
         "jack_lossy_clock": lossy_clock,

@@ -100,6 +100,9 @@ def register(subparsers, benchmarks):
     )
     p.add_argument("--seconds", type=float, default=300.0, help="in-process run length (default 300)")
     p.add_argument("--jack-seconds", type=float, default=30.0, help="JACK run length, 0 to skip (default 30)")
+    p.add_argument("--controls-seconds", type=float, default=60.0,
+                   help="length of each in-process run with every steering control on: without the live page, "
+                   "with it open in headless Chromium, with a reader that stalls; 0 to skip (default 60)")
     p.add_argument("--starts", type=int, default=20,
                    help="fresh bridges started and checked through JACK (93 BPM, +-1 ms jitter), 0 to skip "
                    "(default 20)")
@@ -212,15 +215,11 @@ def _bridge(args):
 def _serve_page(bridge, args):
     """The live page of `bridge`, served at --web-host/--web-port; its address printed."""
     from deepbeat.web.commands import announce
-    from deepbeat.web.live import serve_live
 
-    from .page import BridgePage
+    from .page import serve_page
 
-    scheduler = bridge.scheduler
-    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles,
-                             "internal" if scheduler.master else "midi")
     try:
-        server = serve_live(bridge.page, args.web_host, args.web_port)
+        server = serve_page(bridge, args.web_host, args.web_port)
     except Exception:
         bridge.worker.close()
         raise
@@ -243,7 +242,7 @@ def _bench(args):
 
     run_benchmark(seconds=args.seconds, normal_seconds=args.normal_seconds, jack_seconds=args.jack_seconds,
                   bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out, starts=args.starts,
-                  lossy_starts=args.lossy_starts)
+                  lossy_starts=args.lossy_starts, controls_seconds=args.controls_seconds)
 
 
 def _bench_faults(args):

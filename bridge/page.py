@@ -16,13 +16,22 @@ from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.runtime.steering import LOCK_GROUPS
 from deepbeat.web.controls import settings_json
 from deepbeat.web.gridjson import grid_json
-from deepbeat.web.live import LiveSource
+from deepbeat.web.live import LIVE_PORT, LiveSource, serve_live
+from deepbeat.web.server import LOOPBACK
 
 from .controls import Control
 from .session import ANSWER, HOLD, LISTEN, MODES
 
 HISTORY_BARS = 16  # answered bars the page keeps, newest first
 LATENCY_WINDOW = 2000  # the newest tick-to-send latencies the page's figures are taken over
+
+
+def serve_page(bridge, host=LOOPBACK, port=LIVE_PORT):
+    """Serve the live page of `bridge` (a Bridge, which then publishes to it); the running LiveServer."""
+    scheduler = bridge.scheduler
+    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles,
+                             "internal" if scheduler.master else "midi")
+    return serve_live(bridge.page, host, port)
 
 
 class BridgePage(LiveSource):

@@ -31,9 +31,9 @@ def make_trained(folder, name, seed):
     keras.utils.set_random_seed(seed)
     hparams = HParams().parse("rnn_layer_sizes=[16,16],embedding_size=8")
     model = build_model(hparams, len(STYLES))
-    # Twice the initial weights: livelier logits, while the recurrence stays stable (x3 turns chaotic
-    # and amplifies float32 rounding past the parity limit within 256 steps).
-    model.set_weights([w * 2 for w in model.get_weights()])
+    # 1.5 times the initial weights: livelier logits, while the recurrence stays stable (with model 2's
+    # attention and lookback, x2 is at the edge of chaos: float32 rounding grows to 1.15e-4 over 256 steps).
+    model.set_weights([w * 1.5 for w in model.get_weights()])
     path = folder / f"{name}.weights.h5"
     save_trained(model, hparams, encoding_of(hparams, STYLES), {"data_summary": SUMMARY, "eval": EVAL}, path)
     return path
