@@ -218,3 +218,16 @@ def test_export_default_output_is_beside_the_weights(weights, capsys):
 def test_missing_weights_is_one_line(tmp_path, capsys):
     assert main(["export", "--weights", str(tmp_path / "absent.weights.h5")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_bench_generate_times_both_runtimes_and_writes_its_goals(weights, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "generate.json"
+    assert main(["bench", "generate", "--weights", str(weights), "--repeats", "80", "--output", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["parity"]["sequences"] == PARITY_SEQUENCES
+    step = results["step_latency_us"]
+    assert step["ort_1_thread"]["wall"]["median"] > 0 and step["tf"]["wall"]["median"] > 0
+    assert set(results["goals"]) >= {"step_speedup", "bar_ms"}
+    assert f"wrote {out}" in capsys.readouterr().out
