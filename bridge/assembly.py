@@ -26,7 +26,7 @@ class BridgeOptions:
     input_channel: int = None  # None: every channel
     output_channel: int = DRUM_CHANNEL
     master_bpm: float = None  # a tempo makes the bridge the clock master; None follows incoming clock
-    latency_offset_s: float = 0.0
+    latency_offset_s: float = 0.0  # None: the transport's output latency, as it changes (auto)
     gate: float = 0.5
     thru: bool = False
     controls: ControlMap = field(default_factory=ControlMap)
@@ -45,7 +45,8 @@ def build_bridge(options, transport, view, inbox):
     except DeepBeatError:
         worker.close()
         raise
-    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime)
+    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime,
+                  cover_latency=options.latency_offset_s is None)
 
 
 def build_scheduler(options, send, worker, clock=None):
@@ -75,7 +76,7 @@ def build_scheduler(options, send, worker, clock=None):
         return Scheduler(
             session, send, clock=clock or time.perf_counter, master=master, note_map=output_map,
             input_map=input_map, output_channel=options.output_channel, input_channel=options.input_channel,
-            latency_offset_s=options.latency_offset_s, gate=options.gate, thru=options.thru,
+            latency_offset_s=options.latency_offset_s or 0.0, gate=options.gate, thru=options.thru,
             controls=options.controls,
         )
     except (ValueError, DeepBeatError) as error:

@@ -24,7 +24,9 @@ from deepbeat.midibytes import CLOCK, CONTINUE, NOTE_ON, SONG_POSITION, STATUS_K
 
 from .clock import TICKS_PER_STEP
 from .replay import InlineWorker, SimulatedClock, replay
-from .simdaw import BACK_BEAT, FILL, SimulatedDaw, clock_script, start_bridge_process, stop_bridge_process
+from .simdaw import (
+    BACK_BEAT, FILL, SimulatedDaw, clock_script, percentiles_ms, start_bridge_process, stop_bridge_process,
+)
 from .tempofit import interval_of_bpm
 
 TOLERANCE_S = 0.003  # a note within this of its reference time plus the path is on time
@@ -84,6 +86,7 @@ class Outcome:
     notes: list = field(default_factory=list)  # why the row is not clean
     ok: bool = False
     path_ms: dict = field(default_factory=dict)  # min/max of the played notes' distance from the path
+    error_ms: dict = field(default_factory=dict)  # p50/p99/max of that distance, unsigned
     period_ms: float = 0.0  # the JACK period
     troubles: int = 0  # moments JACK itself lost time (xruns, DAW events late), around which nothing is judged
 
@@ -223,6 +226,9 @@ SCENARIOS = (
     Scenario("1% of ticks lost, 0.5% repeated", "2", fault=lossy(0.01, 0.005)),
     Scenario("jitter +-5 ms", "19", fault=jitter(0.005), jitter_s=0.005),
     Scenario("jitter +-1 ms, 93 BPM (issue's run)", "2", tempo_map=((6, 93),), fault=jitter(0.001), jitter_s=0.001),
+    # the output latency covered (issue 12 item 3): notes come back on the DAW's own ticks
+    Scenario("latency auto, jitter +-1 ms, 93 BPM", "12.3", tempo_map=((6, 93),), fault=jitter(0.001),
+             jitter_s=0.001, flags=("--mode", "continuous", "--latency-offset-ms", "auto"), path_periods=0.0),
     Scenario("unterminated SysEx F0 7D 01 02", "13",
              fault=inserted(lambda t, r: [(at_bar(1, 3)(t), [SYSEX, 0x7D, 1, 2])])),
     Scenario("garbage stream", "garbage", fault=inserted(lambda t, r: [(r.uniform(0.1, t[-1]), r.choice(GARBAGE))
@@ -361,6 +367,7 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
                       period_ms=round(transcript.period_s * 1000, 3))
     if offsets:
         outcome.path_ms = {"min": round(min(offsets) * 1000, 3), "max": round(max(offsets) * 1000, 3)}
+        outcome.error_ms = percentiles_ms([abs(offset) for offset in offsets])
     if played < expected:
         outcome.notes.append(f"{expected - played} notes missing or off time")
     if wrong:

@@ -11,7 +11,7 @@ from deepbeat.web.commands import add_address_arguments
 from deepbeat.web.live import LIVE_PORT
 
 from .controls import DEFAULT_CCS, PRESET_ORDER, SWEPT, ControlMap
-from .scheduler import GATE, LATENCY_OFFSET_MS
+from .scheduler import AUTO, GATE, LATENCY_OFFSET_MS
 from .session import MODES, ON_SILENCE
 from .transport import BACKENDS, default_backend
 
@@ -41,9 +41,11 @@ def register(subparsers, benchmarks):
     timing.add_argument("--clock", choices=("external", "internal"), default="external",
                         help="follow the incoming MIDI clock (default) or be the master and send it")
     timing.add_argument("--bpm", type=bpm, default=120.0, help="tempo with --clock internal, 20-400 (default 120)")
-    timing.add_argument("--latency-offset-ms", type=ranged(LATENCY_OFFSET_MS), default=LATENCY_OFFSET_MS.default,
+    timing.add_argument("--latency-offset-ms", type=latency_offset, default=LATENCY_OFFSET_MS.default,
                         help="send each step this much before its tick, by the tempo estimate, "
-                        f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used)")
+                        f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used), or {AUTO}: the output "
+                        "latency the ports report, so that notes reach the DAW on their tick (JACK; rtmidi "
+                        "ports report none)")
     timing.add_argument("--gate", type=ranged(GATE), default=GATE.default,
                         help=f"note length as a fraction of a 16th, {GATE.expected} (default {GATE.default:g})")
     timing.add_argument("--no-realtime", action="store_true",
@@ -144,6 +146,11 @@ _CONTROL_HELP = {
 }
 
 
+def latency_offset(text):
+    """--latency-offset-ms: milliseconds, or None for auto."""
+    return None if text == AUTO else ranged(LATENCY_OFFSET_MS)(text)
+
+
 def _ports(args):
     from .transport import list_ports
 
@@ -172,7 +179,8 @@ def bridge_options(args):
         input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
         output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,
-        latency_offset_s=args.latency_offset_ms / 1000, gate=args.gate, thru=args.thru, controls=controls,
+        latency_offset_s=None if args.latency_offset_ms is None else args.latency_offset_ms / 1000, gate=args.gate,
+        thru=args.thru, controls=controls,
         realtime=not args.no_realtime,
     )
 

@@ -36,6 +36,7 @@ from .tempofit import JITTER_MISSES, interval_of_bpm
 WAKE = object()  # put on the inbox to make the loop look at its stop flag and errors
 GATE = Range("gate", 0.0, 1.0, 0.5, above_low=True)  # note length, a fraction of a 16th
 LATENCY_OFFSET_MS = Range("latency offset", 0.0, 100.0, 0.0)  # send ahead of the tick; capped at a 16th
+AUTO = "auto"  # the latency offset that covers the transport's output latency
 CLOSE_TICK = TICKS_PER_STEP // 2  # a bar stops listening half a step before the next one
 TICKS_PER_BAR = TICKS_PER_STEP * STEPS_PER_BAR
 KEPT_RECORDS = 100_000  # latencies and missed steps kept: over 2 hours of 16ths at 180 BPM
@@ -82,6 +83,12 @@ class Scheduler:
         self._next_step = 0  # the next step to send
         self._waiting_for_tick = False  # the next step was due early but its bar was not ready
         self._closed_bar = -1  # the newest bar whose listening window has closed
+
+    def cover(self, output_latency_s):
+        """Send that much early (within LATENCY_OFFSET_MS): notes then reach the DAW at their moment over a
+        transport with that output latency. Safe from another thread: the loop reads the offset afresh."""
+        milliseconds = min(max(output_latency_s * 1000, LATENCY_OFFSET_MS.low), LATENCY_OFFSET_MS.high)
+        self.latency_offset_s = milliseconds / 1000
 
     # --- the loop -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from deepbeat.bridge.clock import InternalClock
 from deepbeat.bridge.controls import DEFAULT_CCS, PRESET_ORDER, Control, ControlMap
 from deepbeat.bridge.live import Bridge
 from deepbeat.bridge.replay import InlineWorker, SimulatedClock, advance, replay
-from deepbeat.bridge.scheduler import WAKE, Scheduler
+from deepbeat.bridge.scheduler import LATENCY_OFFSET_MS, WAKE, Scheduler
 from deepbeat.bridge.session import Session
 from deepbeat.bridge.tempofit import interval_of_bpm
 from deepbeat.bridge.transport import MemoryTransport
@@ -248,6 +248,17 @@ def test_latency_offset_sends_each_step_early_by_the_tempo_estimate():
     rig.play(timeline, until=times[-1] + 1)
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.010))
     assert rig.scheduler.stats.steps_missed == 0
+
+
+def test_covering_an_output_latency_sends_that_much_early_within_the_offset_range():
+    """--latency-offset-ms auto: the transport's output latency becomes the offset, capped as a typed one is."""
+    rig = Rig()
+    rig.scheduler.cover(1.0)
+    assert rig.scheduler.latency_offset_s == LATENCY_OFFSET_MS.high / 1000
+    rig.scheduler.cover(0.0107)
+    times, timeline = one_bar_then_answer(93)
+    rig.play(timeline, until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.0107))
 
 
 def test_a_bar_not_generated_in_time_is_counted_missed_and_the_rest_plays_when_ready():
