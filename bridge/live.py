@@ -50,6 +50,15 @@ def clock_notes(follower):
     return (f"clock: {summary}; newest: {latest.what}{where}" if latest else f"clock: {summary}",)
 
 
+def clock_words(master):
+    """The master clock for the view: 'internal clock', 'Link, 2 peers'; '' when following MIDI clock."""
+    if master is None:
+        return ""
+    if master.peers is None:
+        return f"{master.source} clock"
+    return f"Link, {master.peers} peer{'' if master.peers == 1 else 's'}"
+
+
 class Bridge:
     """Wires a transport, a Scheduler and a generation worker; `run` serves until `stop` is set.
 
@@ -128,9 +137,10 @@ class Bridge:
                 if self.cover_latency:
                     self.scheduler.cover(self.transport.output_latency_s)
             if self.view is not None:
-                tempo = self.scheduler.follower.tempo
-                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description,
-                                 clock_notes(self.scheduler.follower) + tuple(health))
+                master = self.scheduler.master
+                bpm = master.bpm if master else self.scheduler.follower.tempo.bpm
+                self.view.update(self.scheduler.session.view(), bpm, self.transport.description,
+                                 clock_notes(self.scheduler.follower) + tuple(health), clock_words(master))
             if self.page is not None:
                 self.page.publish(self.scheduler)
 

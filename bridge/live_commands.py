@@ -27,7 +27,8 @@ def register(subparsers, benchmarks):
         "bridge",
         help="play along live: follow the DAW's MIDI clock, hear a bar, answer in time",
         description="Open MIDI ports (virtual 'DeepBeat In' and 'DeepBeat Out' unless --input/--output name "
-        "existing ones), follow the MIDI clock coming in (or be the clock with --clock internal), listen to the "
+        "existing ones), follow the MIDI clock coming in (or be the clock with --clock internal, or join an "
+        "Ableton Link session with --clock link), listen to the "
         "drums played in and answer with the model's continuation, on the 16th grid. Ctrl-C stops with every "
         "note off.",
     )
@@ -38,9 +39,13 @@ def register(subparsers, benchmarks):
     ports.add_argument("--output", metavar="NAME", help="connect to this existing output port instead of a virtual one")
     ports.add_argument("--client-name", default="DeepBeat", help="MIDI client name (default DeepBeat)")
     timing = p.add_argument_group("clock and timing")
-    timing.add_argument("--clock", choices=("external", "internal"), default="external",
-                        help="follow the incoming MIDI clock (default) or be the master and send it")
-    timing.add_argument("--bpm", type=bpm, default=120.0, help="tempo with --clock internal, 20-400 (default 120)")
+    timing.add_argument("--clock", choices=("external", "internal", "link"), default="external",
+                        help="follow the incoming MIDI clock (default), be the master and send it, or join the "
+                        "Ableton Link session on the local network (tempo, bars and Start/Stop shared with Live, "
+                        "an MPC, ...; needs aalink: pip install 'deepbeat[link]')")
+    timing.add_argument("--bpm", type=bpm, default=120.0,
+                        help="tempo with --clock internal, or proposed with --clock link while no one else is in "
+                        "the session, 20-400 (default 120)")
     timing.add_argument("--latency-offset-ms", type=latency_offset, default=LATENCY_OFFSET_MS.default,
                         help="send each step this much before its tick, by the tempo estimate, "
                         f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used), or {AUTO}: the output "
@@ -178,7 +183,8 @@ def bridge_options(args):
         listen_bars=args.listen_bars, answer_bars=args.answer_bars, on_silence=args.on_silence,
         input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
-        output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,
+        output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock in ("internal", "link") else None,
+        link=args.clock == "link",
         latency_offset_s=None if args.latency_offset_ms is None else args.latency_offset_ms / 1000, gate=args.gate,
         thru=args.thru, controls=controls,
         realtime=not args.no_realtime,
@@ -225,8 +231,7 @@ def _serve_page(bridge, args):
     from .page import BridgePage
 
     scheduler = bridge.scheduler
-    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles,
-                             "internal" if scheduler.master else "midi")
+    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles)
     try:
         server = serve_live(bridge.page, args.web_host, args.web_port)
     except Exception:

@@ -71,7 +71,7 @@ class Scheduler:
         self._send = send  # callable taking a list of MIDI bytes
         self.clock = clock
         self.follower = ClockFollower()
-        self.master = master  # an InternalClock when the bridge is the clock master
+        self.master = master  # an InternalClock or a LinkClock when the bridge is the clock master
         self.note_map, self.input_map = note_map, input_map
         self.output_channel, self.input_channel = output_channel, input_channel
         self.latency_offset_s, self.gate, self.thru = latency_offset_s, gate, thru
@@ -83,6 +83,7 @@ class Scheduler:
         self._next_step = 0  # the next step to send
         self._waiting_for_tick = False  # the next step was due early but its bar was not ready
         self._closed_bar = -1  # the newest bar whose listening window has closed
+        self._master_checked = None  # when the master's playing() was last read
 
     def cover(self, output_latency_s):
         """Send that much early (within LATENCY_OFFSET_MS): notes then reach the DAW at their moment over a
@@ -99,7 +100,7 @@ class Scheduler:
         """
         try:
             if self.master:
-                self.start_master(self.clock())
+                self._follow_master(self.clock())
             while not should_stop():
                 deadline = self.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.clock())
@@ -126,6 +127,8 @@ class Scheduler:
         candidates = list(self._sounding.values())
         if self._queued:
             candidates.append(self._queued[0][0])
+        if self.master and self.master.check_period_s is not None and self._master_checked is not None:
+            candidates.append(self._master_checked + self.master.check_period_s)
         if self.master and self.follower.running:
             candidates.append(self.master.next_tick_time())
         elif self.follower.running:
@@ -135,13 +138,17 @@ class Scheduler:
         return min((c for c in candidates if c is not None), default=None)
 
     def on_deadlines(self, now):
-        """Do whatever is due at `now`: master ticks, late step ticks, early steps, note-offs, dropout."""
+        """Do whatever is due at `now`: master start/stop and ticks, late step ticks, early steps, note-offs,
+        dropout."""
+        if self.master and self.master.check_period_s is not None:
+            self._follow_master(now)
         if self.master and self.follower.running:
             while self.master.next_tick_time() <= now:
                 tick_time = self.master.next_tick_time()
                 self.master.advance()
                 self._send([CLOCK], tick_time)
-                self._tick(tick_time)
+                self.stats.ticks += 1
+                self._reach(self.follower.own_tick(tick_time), tick_time)
         elif self.follower.running:
             late = self._late_tick_deadline()
             if late is not None and late <= now:  # the step's tick is late or lost: play it when it was due
@@ -166,12 +173,14 @@ class Scheduler:
                 self._send(note_off(self.output_channel, note), due)
 
     def shutdown(self):
-        """All notes off; Stop to the slaves when master."""
+        """All notes off; Stop to the slaves when master, and the master clock closed."""
         self._all_notes_off()
         if self.master and self.follower.running:
             self._send([STOP])
         self.follower.stop()
         self.session.running = False
+        if self.master:
+            self.master.close()
 
     # --- input ----------------------------------------------------------------------
 
@@ -231,6 +240,16 @@ class Scheduler:
         self._relocate(0)
         self.session.running = True
         self.master.start(now)
+
+    def _follow_master(self, now):
+        """Start or stop as the master clock says (a Link session's start/stop; an internal clock always plays)."""
+        self._master_checked = now
+        playing = self.master.playing()
+        if playing and not self.follower.running:
+            self.start_master(now)
+        elif not playing and self.follower.running:
+            self._send([STOP], now)
+            self._stop(now)
 
     def _on_hit(self, pitch, velocity, arrival):
         drum = self.input_map.inputs.drum_of(pitch)

@@ -38,7 +38,7 @@ def running_bridge():
     options = BridgeOptions(model=str(TINY_MODEL_V2), mode="continuous", seed=3, master_bpm=BPM, realtime=False,
                             feel=Feel(swing=58.0))
     bridge = build_bridge(options, transport, None, inbox)
-    bridge.page = BridgePage(bridge.scheduler, inbox, ("any", "hiphop"), "internal")
+    bridge.page = BridgePage(bridge.scheduler, inbox, ("any", "hiphop"))
     server = serve_live(bridge.page, port=0)
     stop = threading.Event()
     runner = threading.Thread(target=bridge.run, args=(stop,))
@@ -57,6 +57,8 @@ def running_bridge():
 def test_the_page_shows_the_bridge_steers_it_and_saves_what_it_played(page, running_bridge):  # noqa: F811
     bridge, transport, server = running_bridge
     assert snapshot_problems(bridge.page.snapshot()) == []
+    assert bridge.page.snapshot()["clock"] | {"running": True} == {"source": "internal", "running": True, "bpm": BPM,
+                                                                   "peers": None}
     page.goto(server.url)
     wait_until(page, "() => document.querySelector('#chips .state')?.innerText === 'answering'")
     heard = shown_grid(page, "#heard")["velocities"]

@@ -225,8 +225,8 @@ def test_unknown_ports_and_bad_options_are_one_line_errors(capsys):
 def test_the_bridge_never_imports_tensorflow():
     script = (
         "import queue, sys\n"
-        "from deepbeat.bridge import assembly, benchmark, clock, controls, faults, jackclient, jacktransport, live, "
-        "live_commands, replay, scheduler, session, simdaw, transport, view, worker\n"
+        "from deepbeat.bridge import assembly, benchmark, clock, controls, faults, jackclient, jacktransport, "
+        "linkclock, linkpeer, live, live_commands, replay, scheduler, session, simdaw, transport, view, worker\n"
         "options = assembly.BridgeOptions(model=sys.argv[1])\n"
         "bridge = assembly.build_bridge(options, transport.MemoryTransport(), None, queue.Queue())\n"
         "bridge.worker.close()\n"
