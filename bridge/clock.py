@@ -242,6 +242,13 @@ class ClockFollower:
             return None
         return self._counted_at + (position - (self.position - 1)) * interval
 
+    def line_time(self, position):
+        """When the tick at song position `position` is due by the fit's line, free of the newest arrival's
+        jitter (expected_time until the fit is trusted)."""
+        if self._index is None or not self.tempo.trusted:
+            return self.expected_time(position)
+        return self.tempo.time_of(self._index + position - (self.position - 1))
+
     def next_tick_time(self):
         """When the next tick is expected, if it may be assumed in its absence: None unless running on
         a trusted fit with the newest counted tick an arrival (never two assumed in a row)."""

@@ -103,7 +103,9 @@ def register(subparsers, benchmarks):
         description="Drive the bridge with a simulated clock at --bpm while another process keeps a core busy, "
         "and measure how long after each tick its notes are sent (p50/p99/max) and how many steps were missed; "
         "then, through JACK ports against a sample-accurate simulated DAW: one long run, repeated fresh starts and "
-        "a lossy clock, every note checked within 3 ms of the two-period path.",
+        "a lossy clock, every note checked within 3 ms of the two-period path, and a run with the output latency "
+        "covered (--latency-offset-ms auto), its notes against the DAW's ticks; then --clock link against a test "
+        "DAW peer on Ableton Link, in a loopback-only network namespace.",
     )
     p.add_argument("--seconds", type=float, default=300.0, help="in-process run length (default 300)")
     p.add_argument("--jack-seconds", type=float, default=30.0, help="JACK run length, 0 to skip (default 30)")
@@ -112,6 +114,12 @@ def register(subparsers, benchmarks):
                    "(default 20)")
     p.add_argument("--lossy-starts", type=int, default=5,
                    help="starts with 1%% of clock ticks lost and 0.5%% repeated, 0 to skip (default 5)")
+    p.add_argument("--auto-seconds", type=float, default=60.0,
+                   help="run with --latency-offset-ms auto through JACK (93 BPM, +-1 ms jitter), its notes timed "
+                   "against the DAW's ticks, 0 to skip (default 60)")
+    p.add_argument("--link-bars", type=int, default=3,
+                   help="bars at each tempo of a Link session with a test DAW peer, in a loopback-only network "
+                   "namespace (needs unshare and ip), 0 to skip (default 3)")
     p.add_argument("--bpm", type=float, default=180.0, help="clock tempo (default 180)")
     p.add_argument("--model", help="ONNX step model (default: the shipped model)")
     p.add_argument("--no-load", action="store_true", help="do not start the busy process")
@@ -256,7 +264,7 @@ def _bench(args):
 
     run_benchmark(seconds=args.seconds, normal_seconds=args.normal_seconds, jack_seconds=args.jack_seconds,
                   bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out, starts=args.starts,
-                  lossy_starts=args.lossy_starts)
+                  lossy_starts=args.lossy_starts, auto_seconds=args.auto_seconds, link_bars=args.link_bars)
 
 
 def _bench_faults(args):

@@ -4,7 +4,7 @@ It reads incoming messages (bytes plus arrival time) from a queue, follows or ma
 MIDI clock, places the user's hits on the grid, and plays the notes of step k at its tick
 plus each note's delay (its timing, swing and groove, from the session; a negative delay is
 before the tick), less `latency_offset`: a step whose notes are due before its tick is taken
-that much ahead, at its tick time predicted by the tempo fit, and notes due later wait in a
+that much ahead, at its tick time predicted by the tempo fit's line, and notes due later wait in a
 queue of their own. A late or lost step tick plays at its expected time. Each note ends
 after a gate; everything is silenced (queued notes dropped) on Stop, dropout, panic, error
 and exit. Every message sent carries the moment it belongs to (a
@@ -161,7 +161,7 @@ class Scheduler:
                 self._all_notes_off(dropout)
         early = self._early_send_time()
         if early is not None and early <= now:
-            predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
+            predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
             self._play_step(self._next_step, predicted, on_tick=False, now=early)
         while self._queued and self._queued[0][0] <= now:
             due, _, note, velocity = heapq.heappop(self._queued)
@@ -349,7 +349,7 @@ class Scheduler:
         lead = self.latency_offset_s + max((-delay for _, _, delay in hits or ()), default=0.0) * self._step_seconds()
         if lead <= 0:
             return None
-        predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
+        predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
         return None if predicted is None else predicted - lead
 
     def _play_step(self, step, tick_time, on_tick, measured=True, now=None):

@@ -5,6 +5,7 @@ import pytest
 from deepbeat.bridge.linkclock import LinkClock, open_link
 from deepbeat.bridge.live import clock_words
 from deepbeat.bridge.tempofit import interval_of_bpm
+from deepbeat.bridge.view import render
 from deepbeat.errors import DeepBeatError
 
 from test_session import BEAT, NOTE_ON, Rig, assert_notes, expected_notes, hits
@@ -70,6 +71,10 @@ def test_alone_it_plays_at_once_on_its_own_timeline_and_answers_on_its_ticks():
     assert rig.times_of(CLOCK) == pytest.approx(times, abs=1e-9)
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1))
     assert clock_words(rig.scheduler.master) == "Link, 0 peers"
+    fake.num_peers = 1
+    master = rig.scheduler.master
+    line = render(rig.session.view(), master.bpm, "memory", clock=clock_words(master))[1]
+    assert line.startswith("  93.0 BPM (Link, 1 peer)")
 
 
 def test_with_peers_it_starts_on_the_sessions_next_bar_line_and_stops_with_it():

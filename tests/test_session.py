@@ -261,6 +261,20 @@ def test_covering_an_output_latency_sends_that_much_early_within_the_offset_rang
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.0107))
 
 
+def test_steps_sent_early_are_timed_by_the_fits_line_not_by_the_newest_jittered_tick():
+    """A clock with +-1 ms of jitter: notes sent ahead land within a fraction of it of the clean ticks."""
+    rng = random.Random(5)
+    jitters = [rng.uniform(-0.001, 0.001) for _ in range(96 * 3)]
+    rig = Rig(latency_offset_s=0.0107)
+    times, timeline = one_bar_then_answer(93, jitter=jitters.__getitem__)
+    clean = [0.1 + k * interval_of_bpm(93) for k in range(len(times))]
+    rig.play(timeline, until=times[-1] + 1)
+    sent = rig.sent(NOTE_ON)
+    assert [(n, v) for _, n, v in sent] == [(n, v) for _, n, v in expected_notes(clean, BEAT, bar=1)]
+    errors = [abs(t - e) for (t, _, _), (e, _, _) in zip(sent, expected_notes(clean, BEAT, bar=1, offset=0.0107))]
+    assert max(errors) < 0.0004
+
+
 def test_a_bar_not_generated_in_time_is_counted_missed_and_the_rest_plays_when_ready():
     worker = DeferredWorker()
     rig = Rig(worker=worker)
