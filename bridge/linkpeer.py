@@ -192,7 +192,8 @@ def judge(peer, sent, events, new_bpm):
         "notes": len(notes),
         "note_error_ms": percentiles_ms([abs(off_grid(t, STEPS_PER_BEAT)) for t in notes]),
         "tick_error_ms": percentiles_ms(tick_errors),
-        "first_tick_on_bar_line": [round(peer.beat_at(t)[0] % QUANTUM, 6) for t in first_ticks],
+        "first_tick_from_bar_line_beats": [round(abs((peer.beat_at(t)[0] + QUANTUM / 2) % QUANTUM - QUANTUM / 2), 6)
+                                           for t in first_ticks],
         "start_follow_ms": [round((t - events[name]) * 1000, 3) for t, name in zip(first_ticks, ("start", "restart"))],
         "tempo_follow_ms": None if following_from is None else round((following_from - events["tempo"]) * 1000, 3),
         "bpm_after_change": round(float(MINUTE_S / TICKS_PER_QUARTER / np.median(intervals)), 3),

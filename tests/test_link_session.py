@@ -36,7 +36,7 @@ def session():
 
 def test_tempo_and_beat_phase_are_shared(session):
     assert session["bridge_bpm"] == pytest.approx(session["peer_bpm"], rel=1e-5)
-    assert session["first_tick_on_bar_line"] == pytest.approx([0.0, 0.0], abs=1e-4)  # bars line up
+    assert session["first_tick_from_bar_line_beats"] == pytest.approx([0.0, 0.0], abs=1e-4)  # bars line up
     assert session["tick_error_ms"]["p50"] <= 0.05
 
 
