@@ -26,7 +26,8 @@ class BridgeOptions:
     input_channel: int = None  # None: every channel
     output_channel: int = DRUM_CHANNEL
     master_bpm: float = None  # a tempo makes the bridge the clock master; None follows incoming clock
-    latency_offset_s: float = 0.0
+    link: bool = False  # the master's ticks from an Ableton Link session (master_bpm proposed when alone)
+    latency_offset_s: float = 0.0  # None: the transport's output latency, as it changes (auto)
     gate: float = 0.5
     thru: bool = False
     controls: ControlMap = field(default_factory=ControlMap)
@@ -45,7 +46,8 @@ def build_bridge(options, transport, view, inbox):
     except DeepBeatError:
         worker.close()
         raise
-    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime)
+    return Bridge(transport, scheduler, worker, inbox, view, realtime=options.realtime,
+                  cover_latency=options.latency_offset_s is None)
 
 
 def build_scheduler(options, send, worker, clock=None):
@@ -62,7 +64,6 @@ def build_scheduler(options, send, worker, clock=None):
     from .scheduler import Scheduler
     from .session import Session
 
-    master = InternalClock(options.master_bpm) if options.master_bpm is not None else None
     input_map, output_map = load_note_map(options.input_map), load_note_map(options.output_map)
     model = StepModel.load(options.model)
     sampler = DrumSampler(model, seed=options.seed)
@@ -72,10 +73,16 @@ def build_scheduler(options, send, worker, clock=None):
         session = Session(worker, Composer(sampler, plan), plan, mode=options.mode, listen_bars=options.listen_bars,
                           answer_bars=options.answer_bars, steering=options.steering, feel=options.feel,
                           groove_heard=options.groove_heard, on_silence=options.on_silence)
+        master = None
+        if options.link:
+            from .linkclock import LinkClock
+            master = LinkClock(options.master_bpm)  # last: it joins the session at once
+        elif options.master_bpm is not None:
+            master = InternalClock(options.master_bpm)
         return Scheduler(
             session, send, clock=clock or time.perf_counter, master=master, note_map=output_map,
             input_map=input_map, output_channel=options.output_channel, input_channel=options.input_channel,
-            latency_offset_s=options.latency_offset_s, gate=options.gate, thru=options.thru,
+            latency_offset_s=options.latency_offset_s or 0.0, gate=options.gate, thru=options.thru,
             controls=options.controls,
         )
     except (ValueError, DeepBeatError) as error:

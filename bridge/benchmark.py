@@ -1,5 +1,7 @@
 """`deepbeat bench bridge`: tick-to-send latency in process, and end to end through JACK: one long run, repeated
-starts (each checked, the listener connecting after the start) and a lossy clock."""
+starts (each checked, the listener connecting after the start), a lossy clock and the output latency covered
+(`--latency-offset-ms auto`); then `--clock link` in a Link session with a test DAW peer, in a loopback-only
+network namespace; and runs with every steering control on, the live page open or stalled."""
 import contextlib
 import json
 import queue
@@ -15,12 +17,24 @@ from deepbeat.runtime.steering import Feel, FillPlan, Steering
 
 from .assembly import BridgeOptions, build_bridge
 from .clock import TICKS_PER_STEP
-from .faults import TOLERANCE_S, Scenario, jitter, lossy, run_scenario
+from .faults import SCENARIOS, TOLERANCE_S, Scenario, jitter, lossy, run_scenario
+from .linkpeer import LoopbackUnavailable, run_isolated
 from .simdaw import BACK_BEAT, FILL, percentiles_ms, sleep_until
 from .tempofit import interval_of_bpm
 from .transport import MemoryTransport
 
 GOALS_MS = {"p99": 1.0, "max": 3.0}  # issue 5: p99 <= 1 ms and max <= 3 ms in process, zero missed steps
+AUTO_GOALS_MS = {"p50": 0.5, "p99": 1.5}  # issue 12: notes against the DAW's tick frames with latency auto
+LINK_NOTE_P99_MS = 1.0  # issue 12: answers against the Link peer's beat timeline
+
+
+def _link_met(link):
+    """Whether a Link session met issue 12's goals: notes on the peer's timeline, tempo, Start and Stop
+    followed within a beat (at the new tempo), no hanging notes."""
+    beat_ms = 60_000 / link["new_bpm"]
+    return (link["note_error_ms"]["p99"] <= LINK_NOTE_P99_MS and link["tempo_follow_ms"] is not None
+            and link["tempo_follow_ms"] <= beat_ms and all(abs(ms) <= beat_ms for ms in link["start_follow_ms"])
+            and all(0 <= ms <= beat_ms for ms in link["stop_follow_ms"]) and not link["hanging_notes"])
 
 
 # Every steering control on at once: the heaviest sampling (guidance's second batch row, locks, density,
@@ -105,10 +119,11 @@ def _described(controls):
             "swing": feel.swing, "humanize": feel.humanize, "groove": "heard" if controls["groove_heard"] else None}
 
 
-def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, log=print):
+def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, log=print, **scenario):
     """The bridge as its own process on JACK, played by a SimulatedDaw, `starts` times (a fresh process each);
-    every note checked against the reference within 3 ms (plus `jitter_s`) of the two-period path."""
-    scenario = Scenario(name, "bench", tempo_map=tempo_map, fault=fault, jitter_s=jitter_s)
+    every note checked against the reference within 3 ms (plus `jitter_s`) of the path (two periods after the
+    tick, unless `scenario` says otherwise: more Scenario fields)."""
+    scenario = Scenario(name, "bench", tempo_map=tempo_map, fault=fault, jitter_s=jitter_s, **scenario)
     outcomes = []
     for start in range(starts):
         outcomes.append(run_scenario(scenario, model, seed=start))
@@ -118,20 +133,33 @@ def _through_jack(name, tempo_map, model, starts=1, fault=None, jitter_s=0.0, lo
     offsets = [o.path_ms for o in outcomes if o.path_ms]
     return {
         "starts": starts, "tempo_map": [list(segment) for segment in tempo_map],
-        "jack_period_ms": outcomes[0].period_ms, "path": "two JACK periods after the tick",
+        "jack_period_ms": outcomes[0].period_ms, "path_periods_after_the_tick": scenario.path_periods,
         "starts_clean": sum(o.ok for o in outcomes),
         "notes_expected": sum(o.expected for o in outcomes), "notes_played": sum(o.played for o in outcomes),
         "wrong_notes": sum(o.wrong for o in outcomes),
         "hanging_notes": sum(o.hanging or 0 for o in outcomes),
         "offset_from_path_ms": {"min": min((x["min"] for x in offsets), default=None),
                                 "max": max((x["max"] for x in offsets), default=None)},
+        "error_from_path_ms": [o.error_ms for o in outcomes],  # unsigned, per start, of the notes matched
+        "error_from_the_daws_ticks_ms": [o.grid_error_ms for o in outcomes],  # every note (on_grid scenarios)
+        "jack_lost_time": sum(o.troubles for o in outcomes),  # xruns and late events the DAW saw
         "clock_corrections": [o.clock for o in outcomes],
         "exit_codes": sorted({o.exit_code for o in outcomes}),
     }
 
 
+def _link_session(model, bars, log):
+    """`--clock link` against a test DAW peer in a loopback-only network namespace; its figures, or why not."""
+    try:
+        figures = run_isolated({"model": model, "bpm": 120.0, "new_bpm": 140.0, "bars": bars}, timeout=60 + 10 * bars)
+    except LoopbackUnavailable as error:
+        return {"skipped": str(error)}
+    log(f"  {json.dumps(figures)}")
+    return figures
+
+
 def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, starts=20, lossy_starts=5,
-                  controls_seconds=60.0, log=print):
+                  controls_seconds=60.0, auto_seconds=60.0, link_bars=3, log=print):
     """Run the measurements and write the results JSON to `out`."""
     busy = None
     if load:  # keep the other core busy, as a DAW or a synth would
@@ -163,6 +191,16 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
         if lossy_starts > 0:
             log(f"lossy clock: {lossy_starts} starts, 1% of ticks lost and 0.5% repeated, 8 bars at 120 BPM")
             lossy_clock = _through_jack("lossy clock", ((8, 120),), model, lossy_starts, lossy(0.01, 0.005), log=log)
+        covered = link = None
+        if auto_seconds > 0:
+            log(f"latency auto: {auto_seconds:g} s at 93 BPM with +-1 ms of jitter, notes against the DAW's ticks")
+            scenario = next(s for s in SCENARIOS if s.name.startswith("latency auto"))
+            covered = _through_jack("latency auto", ((max(2, round(auto_seconds * 93 / 240)), 93),), model, 1,
+                                    scenario.fault, scenario.jitter_s, log, path_periods=scenario.path_periods,
+                                    flags=scenario.flags, on_grid=True)
+        if link_bars > 0:
+            log(f"Link: a session with a test DAW peer in a loopback-only network namespace, {link_bars} bars a tempo")
+            link = _link_session(model, link_bars, log)
     finally:
         if busy:
             busy.kill()
@@ -175,7 +213,9 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
         "model": model or "shipped default",
         "other_core_loaded": load,
         "goals": {"in_process_p99_ms": GOALS_MS["p99"], "in_process_max_ms": GOALS_MS["max"], "missed_steps": 0,
-                  "jack_every_start_within_ms_of_path": TOLERANCE_S * 1000},
+                  "jack_every_start_within_ms_of_path": TOLERANCE_S * 1000,
+                  "latency_auto_error_ms": AUTO_GOALS_MS, "link_note_error_p99_ms": LINK_NOTE_P99_MS,
+                  "link_follow": "within one beat"},
         "met": {
             "p99": latency.get("p99", float("inf")) <= GOALS_MS["p99"],
             "max": latency.get("max", float("inf")) <= GOALS_MS["max"],
@@ -184,6 +224,10 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
                                               for run in controlled.values()) if controlled else None,
             "repeated_starts": None if repeated is None else repeated["starts_clean"] == repeated["starts"],
             "lossy_clock": None if lossy_clock is None else lossy_clock["starts_clean"] == lossy_clock["starts"],
+            "latency_auto": None if covered is None else all(
+                error.get(key, float("inf")) <= goal for error in covered["error_from_the_daws_ticks_ms"]
+                for key, goal in AUTO_GOALS_MS.items()),
+            "link": None if link is None or "skipped" in link else _link_met(link),
         },
         "in_process": in_process,
         "in_process_without_realtime": normal,
@@ -191,6 +235,8 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
         "jack": jack,
         "jack_repeated_starts": repeated,
         "jack_lossy_clock": lossy_clock,
+        "jack_latency_auto": covered,
+        "link": link,
     }
     write_results(out, results, log)
     return results

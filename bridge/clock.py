@@ -153,6 +153,21 @@ class ClockFollower:
         self._first = False
         return range(first, self.position)
 
+    def own_tick(self, time):
+        """A tick of the bridge's own master clock at `time`: exactly one, never judged (it is not lost,
+        repeated or late, and its tempo may change at any tick, as a Link session's does: the fit starts
+        afresh when it no longer fits). The positions it makes current, as `tick` returns them."""
+        self._index = 0 if self._index is None else self._index + 1
+        if self._first or self.tempo.add(self._index, time):
+            self.tempo.restart([(self._index, time)], keep_interval=True)
+        self._counted_at, self._assumed, self._heard_at = time, False, time
+        if not self.running:
+            return range(0)
+        first = self.position
+        self.position += 1
+        self._first = False
+        return range(first, self.position)
+
     def _count(self, time):
         """(ticks since the newest counted one, judged by the arrival time against the tempo; whether the
         arrival ends a silence longer than the dropout gap)."""
@@ -227,6 +242,13 @@ class ClockFollower:
             return None
         return self._counted_at + (position - (self.position - 1)) * interval
 
+    def line_time(self, position):
+        """When the tick at song position `position` is due by the fit's line, free of the newest arrival's
+        jitter (expected_time until the fit is trusted)."""
+        if self._index is None or not self.tempo.trusted:
+            return self.expected_time(position)
+        return self.tempo.time_of(self._index + position - (self.position - 1))
+
     def next_tick_time(self):
         """When the next tick is expected, if it may be assumed in its absence: None unless running on
         a trusted fit with the newest counted tick an arrival (never two assumed in a row)."""
@@ -274,13 +296,25 @@ class ClockFollower:
 
 
 class InternalClock:
-    """The bridge as clock master: tick times at a fixed tempo from a start time."""
+    """The bridge as clock master: tick times at a fixed tempo from a start time.
+
+    What the scheduler asks of a master clock (LinkClock answers the same): `playing()` (whether to play
+    now; checked every `check_period_s` when that is not None), `start(time)`, `next_tick_time()`,
+    `advance()`, `close()`; and for the view and the page `source`, `bpm` and `peers`.
+    """
+
+    source = "internal"
+    peers = None  # no one else shares this clock
+    check_period_s = None  # it plays from start to exit
 
     def __init__(self, bpm):
         self.bpm = check_bpm(bpm, "clock tempo")
         self.interval = interval_of_bpm(bpm)
         self.start_time = None
         self.next_tick = 0
+
+    def playing(self):
+        return True
 
     def start(self, time):
         self.start_time = time
@@ -291,3 +325,6 @@ class InternalClock:
 
     def advance(self):
         self.next_tick += 1
+
+    def close(self):
+        pass

@@ -9,6 +9,7 @@ and velocity comes back within 3 ms (plus the scenario's own jitter) of its refe
 plus the two-period path; a note that comes back matching nothing is a wrong note. Some
 scenarios excuse a window (a gap, a stall, the end after a signal) from the reference.
 """
+import bisect
 import os
 import random
 import signal
@@ -24,7 +25,9 @@ from deepbeat.midibytes import CLOCK, CONTINUE, NOTE_ON, SONG_POSITION, STATUS_K
 
 from .clock import TICKS_PER_STEP
 from .replay import InlineWorker, SimulatedClock, replay
-from .simdaw import BACK_BEAT, FILL, SimulatedDaw, clock_script, start_bridge_process, stop_bridge_process
+from .simdaw import (
+    BACK_BEAT, FILL, SimulatedDaw, clock_script, percentiles_ms, start_bridge_process, stop_bridge_process,
+)
 from .tempofit import interval_of_bpm
 
 TOLERANCE_S = 0.003  # a note within this of its reference time plus the path is on time
@@ -66,6 +69,7 @@ class Scenario:
     exit_code: int = 0
     path_periods: float = 2.0  # the path of a note, in JACK periods after its tick
     path_tolerance_periods: float = 0.0  # ... give or take this many (rtmidi does not time its output)
+    on_grid: bool = False  # every note is played on its step's tick (no model timing): each is timed against it
 
 
 @dataclass
@@ -84,6 +88,8 @@ class Outcome:
     notes: list = field(default_factory=list)  # why the row is not clean
     ok: bool = False
     path_ms: dict = field(default_factory=dict)  # min/max of the played notes' distance from the path
+    error_ms: dict = field(default_factory=dict)  # p50/p99/max of that distance, unsigned
+    grid_error_ms: dict = field(default_factory=dict)  # with on_grid: every note's distance from its step's tick
     period_ms: float = 0.0  # the JACK period
     troubles: int = 0  # moments JACK itself lost time (xruns, DAW events late), around which nothing is judged
 
@@ -223,6 +229,10 @@ SCENARIOS = (
     Scenario("1% of ticks lost, 0.5% repeated", "2", fault=lossy(0.01, 0.005)),
     Scenario("jitter +-5 ms", "19", fault=jitter(0.005), jitter_s=0.005),
     Scenario("jitter +-1 ms, 93 BPM (issue's run)", "2", tempo_map=((6, 93),), fault=jitter(0.001), jitter_s=0.001),
+    # the output latency covered (issue 12 item 3): notes come back on the DAW's own ticks
+    Scenario("latency auto, jitter +-1 ms, 93 BPM", "12.3", tempo_map=((6, 93),), fault=jitter(0.001),
+             jitter_s=0.001, flags=("--mode", "continuous", "--latency-offset-ms", "auto", "--humanize", "0"),
+             path_periods=0.0, on_grid=True),
     Scenario("unterminated SysEx F0 7D 01 02", "13",
              fault=inserted(lambda t, r: [(at_bar(1, 3)(t), [SYSEX, 0x7D, 1, 2])])),
     Scenario("garbage stream", "garbage", fault=inserted(lambda t, r: [(r.uniform(0.1, t[-1]), r.choice(GARBAGE))
@@ -361,6 +371,7 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
                       period_ms=round(transcript.period_s * 1000, 3))
     if offsets:
         outcome.path_ms = {"min": round(min(offsets) * 1000, 3), "max": round(max(offsets) * 1000, 3)}
+        outcome.error_ms = percentiles_ms([abs(offset) for offset in offsets])
     if played < expected:
         outcome.notes.append(f"{expected - played} notes missing or off time")
     if wrong:
@@ -373,6 +384,11 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
         outcome.notes.append(f"exit code {code}, expected {scenario.exit_code}: {err.strip()[-300:]}")
     if scenario.exit_code and err.strip().count("\n"):
         outcome.notes.append(f"more than one line on stderr: {err.strip()[-300:]}")
+    if scenario.on_grid:  # against the DAW's own ticks, whatever the notes are: a wrong note is timed too
+        steps = [t + path for t in ticks[::TICKS_PER_STEP] if t is not None]
+        outcome.grid_error_ms = percentiles_ms([min(abs(when - step) for step in steps[max(0, k - 1):k + 1])
+                                                for when, k in ((w, bisect.bisect(steps, w)) for w, _, _ in received
+                                                                if not excused_at(w - path))])
     outcome.troubles = len(transcript.troubles)
     if transcript.troubles:
         outcome.notes.append(f"JACK itself lost time ({transcript.xruns} xruns, {transcript.late} events late): "

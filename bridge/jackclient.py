@@ -4,6 +4,9 @@ JACK-Client loads libjack when it is imported, so it is imported here, only when
 client is opened; a missing package or library is one line saying what to install.
 """
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import math
 import os
 import time
@@ -11,6 +14,7 @@ import time
 from .transport import UNAVAILABLE, PortError, quiet_stderr
 
 FRAMES_WRAP = 1 << 32  # JACK frame times are unsigned 32-bit
+PLAYBACK_LATENCY = 1  # jack_latency_callback_mode_t: JackPlaybackLatency (from a port to where it is heard)
 
 
 def jack_module():
@@ -58,6 +62,28 @@ def close_client(client):
         client.deactivate()
     with contextlib.suppress(Exception):
         client.close()
+
+
+class _LatencyRange(ctypes.Structure):
+    _fields_ = [("min", ctypes.c_uint32), ("max", ctypes.c_uint32)]
+
+
+@functools.lru_cache(maxsize=None)
+def _latency_range_function():
+    """libjack's jack_port_get_latency_range (JACK-Client does not wrap it), from the library it loaded."""
+    function = ctypes.CDLL(ctypes.util.find_library("jack")).jack_port_get_latency_range
+    function.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_LatencyRange)]
+    function.restype = None
+    return function
+
+
+def playback_latency_frames(port):
+    """The most frames JACK says lie between an output port of ours and where its data is heard (its
+    playback latency range, set by the clients and the driver downstream)."""
+    jack = jack_module()
+    latency = _LatencyRange()
+    _latency_range_function()(int(jack._ffi.cast("uintptr_t", port._ptr)), PLAYBACK_LATENCY, ctypes.byref(latency))
+    return latency.max
 
 
 def frames_after(frame, start):

@@ -4,15 +4,18 @@ The process callback only moves prepared events: each incoming event goes to the
 stamped with its exact frame time (as perf_counter seconds); each outgoing message, queued
 by `send` with the moment it belongs to, is written at that moment's frame plus one period
 (the fixed output latency that lets every note keep its exact place), or at once when that
-frame has passed. SysEx is dropped at the port: JACK delivers each event whole, so an
-unterminated SysEx cannot make the input deaf, as it does in rtmidi's JACK input.
+frame has passed. Its output latency (`output_latency_s`) is that period, the playback latency JACK
+reports downstream, and one more period when the output feeds a client that also feeds its input
+(the DAW sending the clock and hearing the notes: JACK breaks such a loop by a cycle). SysEx is
+dropped at the port: JACK delivers each event whole, so an unterminated SysEx cannot make the input
+deaf, as it does in rtmidi's JACK input.
 """
 import collections
 import time
 
 from deepbeat.midibytes import SYSEX
 
-from .jackclient import FrameClock, close_client, frames_after, open_client
+from .jackclient import FrameClock, close_client, frames_after, open_client, playback_latency_frames
 from .transport import DEFAULT_IN, DEFAULT_OUT, PortError, find_port
 
 STALL_S = 1.0  # JACK not running our process callback for this long is said on screen
@@ -80,6 +83,20 @@ class JackTransport:
         if self._client is None:
             return ""
         return f"jack: {self._client.name}, {self._ports}, xruns {self.xruns}"
+
+    @property
+    def output_latency_s(self):
+        """Seconds from the moment a message belongs to until the clients connected to our output read it (the
+        main thread's question; it changes with the connections)."""
+        client = self._client
+        if client is None:
+            return 0.0
+        period = client.blocksize
+        frames = period + playback_latency_frames(self._out)
+        feeding = {port.name.split(":")[0] for port in self._in.connections}
+        if any(port.name.split(":")[0] in feeding for port in self._out.connections):
+            frames += period  # the loop back to a client that runs before us
+        return frames / client.samplerate
 
     def send(self, data, at=None):
         """Queue a message for the output, as belonging to perf_counter moment `at` (default now)."""

@@ -50,17 +50,28 @@ def clock_notes(follower):
     return (f"clock: {summary}; newest: {latest.what}{where}" if latest else f"clock: {summary}",)
 
 
+def clock_words(master):
+    """The master clock for the view: 'internal clock', 'Link, 2 peers'; '' when following MIDI clock."""
+    if master is None:
+        return ""
+    if master.peers is None:
+        return f"{master.source} clock"
+    return f"Link, {master.peers} peer{'' if master.peers == 1 else 's'}"
+
+
 class Bridge:
     """Wires a transport, a Scheduler and a generation worker; `run` serves until `stop` is set.
 
     `inbox` is the queue the transport fills and the scheduler drains; the worker wakes it on error.
     `view` (a TerminalView, or None) is redrawn from the main thread.
     With `realtime` the timing and generation threads ask for real-time scheduling (granted only
-    where permitted).
+    where permitted). With `cover_latency` the scheduler sends early by the transport's output latency,
+    asked again at every port check (it changes as ports are connected).
     """
 
-    def __init__(self, transport, scheduler, worker, inbox, view, realtime=True, page=None):
+    def __init__(self, transport, scheduler, worker, inbox, view, realtime=True, page=None, cover_latency=False):
         self.transport, self.scheduler, self.worker = transport, scheduler, worker
+        self.cover_latency = cover_latency
         self.inbox, self.view = inbox, view
         self.page = page  # a BridgePage the live page is served from, or None
         self._failure = None
@@ -80,6 +91,8 @@ class Bridge:
         main_realtime = False
         try:
             self.transport.open(self.inbox)
+            if self.cover_latency:
+                self.scheduler.cover(self.transport.output_latency_s)
             # Over a JACK server that is not real-time itself, threads of ours above its threads would starve them
             self._want_realtime = self._want_realtime and getattr(self.transport, "server_realtime", None) is not False
             if self._want_realtime:
@@ -121,10 +134,13 @@ class Bridge:
                 if self._failure is not None:
                     return
                 health = self.transport.health()
+                if self.cover_latency:
+                    self.scheduler.cover(self.transport.output_latency_s)
             if self.view is not None:
-                tempo = self.scheduler.follower.tempo
-                self.view.update(self.scheduler.session.view(), tempo.bpm, self.transport.description,
-                                 clock_notes(self.scheduler.follower) + tuple(health))
+                master = self.scheduler.master
+                bpm = master.bpm if master else self.scheduler.follower.tempo.bpm
+                self.view.update(self.scheduler.session.view(), bpm, self.transport.description,
+                                 clock_notes(self.scheduler.follower) + tuple(health), clock_words(master))
             if self.page is not None:
                 self.page.publish(self.scheduler)
 

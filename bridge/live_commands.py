@@ -11,7 +11,7 @@ from deepbeat.web.commands import add_address_arguments
 from deepbeat.web.live import LIVE_PORT
 
 from .controls import DEFAULT_CCS, PRESET_ORDER, SWEPT, ControlMap
-from .scheduler import GATE, LATENCY_OFFSET_MS
+from .scheduler import AUTO, GATE, LATENCY_OFFSET_MS
 from .session import MODES, ON_SILENCE
 from .transport import BACKENDS, default_backend
 
@@ -27,7 +27,8 @@ def register(subparsers, benchmarks):
         "bridge",
         help="play along live: follow the DAW's MIDI clock, hear a bar, answer in time",
         description="Open MIDI ports (virtual 'DeepBeat In' and 'DeepBeat Out' unless --input/--output name "
-        "existing ones), follow the MIDI clock coming in (or be the clock with --clock internal), listen to the "
+        "existing ones), follow the MIDI clock coming in (or be the clock with --clock internal, or join an "
+        "Ableton Link session with --clock link), listen to the "
         "drums played in and answer with the model's continuation, on the 16th grid. Ctrl-C stops with every "
         "note off.",
     )
@@ -38,12 +39,18 @@ def register(subparsers, benchmarks):
     ports.add_argument("--output", metavar="NAME", help="connect to this existing output port instead of a virtual one")
     ports.add_argument("--client-name", default="DeepBeat", help="MIDI client name (default DeepBeat)")
     timing = p.add_argument_group("clock and timing")
-    timing.add_argument("--clock", choices=("external", "internal"), default="external",
-                        help="follow the incoming MIDI clock (default) or be the master and send it")
-    timing.add_argument("--bpm", type=bpm, default=120.0, help="tempo with --clock internal, 20-400 (default 120)")
-    timing.add_argument("--latency-offset-ms", type=ranged(LATENCY_OFFSET_MS), default=LATENCY_OFFSET_MS.default,
+    timing.add_argument("--clock", choices=("external", "internal", "link"), default="external",
+                        help="follow the incoming MIDI clock (default), be the master and send it, or join the "
+                        "Ableton Link session on the local network (tempo, bars and Start/Stop shared with Live, "
+                        "an MPC, ...; needs aalink: pip install 'deepbeat[link]')")
+    timing.add_argument("--bpm", type=bpm, default=120.0,
+                        help="tempo with --clock internal, or proposed with --clock link while no one else is in "
+                        "the session, 20-400 (default 120)")
+    timing.add_argument("--latency-offset-ms", type=latency_offset, default=LATENCY_OFFSET_MS.default,
                         help="send each step this much before its tick, by the tempo estimate, "
-                        f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used)")
+                        f"{LATENCY_OFFSET_MS.expected} ms (at most a 16th is used), or {AUTO}: the output "
+                        "latency the ports report, so that notes reach the DAW on their tick (JACK; rtmidi "
+                        "ports report none)")
     timing.add_argument("--gate", type=ranged(GATE), default=GATE.default,
                         help=f"note length as a fraction of a 16th, {GATE.expected} (default {GATE.default:g})")
     timing.add_argument("--no-realtime", action="store_true",
@@ -96,7 +103,9 @@ def register(subparsers, benchmarks):
         description="Drive the bridge with a simulated clock at --bpm while another process keeps a core busy, "
         "and measure how long after each tick its notes are sent (p50/p99/max) and how many steps were missed; "
         "then, through JACK ports against a sample-accurate simulated DAW: one long run, repeated fresh starts and "
-        "a lossy clock, every note checked within 3 ms of the two-period path.",
+        "a lossy clock, every note checked within 3 ms of the two-period path, and a run with the output latency "
+        "covered (--latency-offset-ms auto), its notes against the DAW's ticks; then --clock link against a test "
+        "DAW peer on Ableton Link, in a loopback-only network namespace.",
     )
     p.add_argument("--seconds", type=float, default=300.0, help="in-process run length (default 300)")
     p.add_argument("--jack-seconds", type=float, default=30.0, help="JACK run length, 0 to skip (default 30)")
@@ -108,6 +117,12 @@ def register(subparsers, benchmarks):
                    "(default 20)")
     p.add_argument("--lossy-starts", type=int, default=5,
                    help="starts with 1%% of clock ticks lost and 0.5%% repeated, 0 to skip (default 5)")
+    p.add_argument("--auto-seconds", type=float, default=60.0,
+                   help="run with --latency-offset-ms auto through JACK (93 BPM, +-1 ms jitter), its notes timed "
+                   "against the DAW's ticks, 0 to skip (default 60)")
+    p.add_argument("--link-bars", type=int, default=3,
+                   help="bars at each tempo of a Link session with a test DAW peer, in a loopback-only network "
+                   "namespace (needs unshare and ip), 0 to skip (default 3)")
     p.add_argument("--bpm", type=float, default=180.0, help="clock tempo (default 180)")
     p.add_argument("--model", help="ONNX step model (default: the shipped model)")
     p.add_argument("--no-load", action="store_true", help="do not start the busy process")
@@ -147,6 +162,11 @@ _CONTROL_HELP = {
 }
 
 
+def latency_offset(text):
+    """--latency-offset-ms: milliseconds, or None for auto."""
+    return None if text == AUTO else ranged(LATENCY_OFFSET_MS)(text)
+
+
 def _ports(args):
     from .transport import list_ports
 
@@ -174,8 +194,10 @@ def bridge_options(args):
         listen_bars=args.listen_bars, answer_bars=args.answer_bars, on_silence=args.on_silence,
         input_map=args.input_map,
         output_map=args.output_map, input_channel=None if args.input_channel is None else args.input_channel - 1,
-        output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock == "internal" else None,
-        latency_offset_s=args.latency_offset_ms / 1000, gate=args.gate, thru=args.thru, controls=controls,
+        output_channel=args.output_channel - 1, master_bpm=args.bpm if args.clock in ("internal", "link") else None,
+        link=args.clock == "link",
+        latency_offset_s=None if args.latency_offset_ms is None else args.latency_offset_ms / 1000, gate=args.gate,
+        thru=args.thru, controls=controls,
         realtime=not args.no_realtime,
     )
 
@@ -242,7 +264,8 @@ def _bench(args):
 
     run_benchmark(seconds=args.seconds, normal_seconds=args.normal_seconds, jack_seconds=args.jack_seconds,
                   bpm=args.bpm, model=args.model, load=not args.no_load, out=args.out, starts=args.starts,
-                  lossy_starts=args.lossy_starts, controls_seconds=args.controls_seconds)
+                  lossy_starts=args.lossy_starts, controls_seconds=args.controls_seconds,
+                  auto_seconds=args.auto_seconds, link_bars=args.link_bars)
 
 
 def _bench_faults(args):

@@ -29,19 +29,17 @@ LATENCY_WINDOW = 2000  # the newest tick-to-send latencies the page's figures ar
 def serve_page(bridge, host=LOOPBACK, port=LIVE_PORT):
     """Serve the live page of `bridge` (a Bridge, which then publishes to it); the running LiveServer."""
     scheduler = bridge.scheduler
-    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles,
-                             "internal" if scheduler.master else "midi")
+    bridge.page = BridgePage(scheduler, bridge.inbox, scheduler.session.composer.sampler.encoding.styles)
     return serve_live(bridge.page, host, port)
 
 
 class BridgePage(LiveSource):
     """The live page's view of a Bridge: `publish(bridge)` from its main thread, the rest from the server's."""
 
-    def __init__(self, scheduler, inbox, styles, clock_source):
+    def __init__(self, scheduler, inbox, styles):
         self.note_map = scheduler.note_map
         self._inbox = inbox
         self._styles = list(styles)
-        self._clock_source = clock_source
         self._history = []  # {"id", "bar", "grid"}: answered bars as played, newest first (objects kept)
         self._shown_bar = None  # (bar, state, grid json) of the bar last published
         self._locks = frozenset()
@@ -67,7 +65,7 @@ class BridgePage(LiveSource):
 
     def publish(self, scheduler):
         """Make a new snapshot of the scheduler's session (called from the bridge's main thread)."""
-        view, stats, follower = scheduler.session.view(), scheduler.stats, scheduler.follower
+        view, stats, follower, master = scheduler.session.view(), scheduler.stats, scheduler.follower, scheduler.master
         heard = grid_json(view.primer)
         if view.state in (ANSWER, HOLD):
             answer = grid_json(view.playing, 0, view.feel)
@@ -83,8 +81,8 @@ class BridgePage(LiveSource):
             "state": view.state, "bar": view.bar,
             "position": None if view.state == "stopped" else
             {"part": "heard" if view.state == LISTEN else "answer", "step": view.step},
-            "clock": {"source": self._clock_source, "running": follower.running,
-                      "bpm": follower.tempo.bpm, "peers": None},
+            "clock": {"source": master.source if master else "midi", "running": follower.running,
+                      "bpm": master.bpm if master else follower.tempo.bpm, "peers": master.peers if master else None},
             "latency_ms": figures, "missed_steps": stats.steps_missed,
             "heard": heard, "answer": answer, "settings": settings_json(view.steering, view.feel),
             "mode": view.mode, "hold": view.hold, "history": list(self._history), "looping": view.looping,

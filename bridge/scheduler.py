@@ -4,7 +4,7 @@ It reads incoming messages (bytes plus arrival time) from a queue, follows or ma
 MIDI clock, places the user's hits on the grid, and plays the notes of step k at its tick
 plus each note's delay (its timing, swing and groove, from the session; a negative delay is
 before the tick), less `latency_offset`: a step whose notes are due before its tick is taken
-that much ahead, at its tick time predicted by the tempo fit, and notes due later wait in a
+that much ahead, at its tick time predicted by the tempo fit's line, and notes due later wait in a
 queue of their own. A late or lost step tick plays at its expected time. Each note ends
 after a gate; everything is silenced (queued notes dropped) on Stop, dropout, panic, error
 and exit. Every message sent carries the moment it belongs to (a
@@ -36,6 +36,7 @@ from .tempofit import JITTER_MISSES, interval_of_bpm
 WAKE = object()  # put on the inbox to make the loop look at its stop flag and errors
 GATE = Range("gate", 0.0, 1.0, 0.5, above_low=True)  # note length, a fraction of a 16th
 LATENCY_OFFSET_MS = Range("latency offset", 0.0, 100.0, 0.0)  # send ahead of the tick; capped at a 16th
+AUTO = "auto"  # the latency offset that covers the transport's output latency
 CLOSE_TICK = TICKS_PER_STEP // 2  # a bar stops listening half a step before the next one
 TICKS_PER_BAR = TICKS_PER_STEP * STEPS_PER_BAR
 KEPT_RECORDS = 100_000  # latencies and missed steps kept: over 2 hours of 16ths at 180 BPM
@@ -70,7 +71,7 @@ class Scheduler:
         self._send = send  # callable taking a list of MIDI bytes
         self.clock = clock
         self.follower = ClockFollower()
-        self.master = master  # an InternalClock when the bridge is the clock master
+        self.master = master  # an InternalClock or a LinkClock when the bridge is the clock master
         self.note_map, self.input_map = note_map, input_map
         self.output_channel, self.input_channel = output_channel, input_channel
         self.latency_offset_s, self.gate, self.thru = latency_offset_s, gate, thru
@@ -82,6 +83,13 @@ class Scheduler:
         self._next_step = 0  # the next step to send
         self._waiting_for_tick = False  # the next step was due early but its bar was not ready
         self._closed_bar = -1  # the newest bar whose listening window has closed
+        self._master_checked = None  # when the master's playing() was last read
+
+    def cover(self, output_latency_s):
+        """Send that much early (within LATENCY_OFFSET_MS): notes then reach the DAW at their moment over a
+        transport with that output latency. Safe from another thread: the loop reads the offset afresh."""
+        milliseconds = min(max(output_latency_s * 1000, LATENCY_OFFSET_MS.low), LATENCY_OFFSET_MS.high)
+        self.latency_offset_s = milliseconds / 1000
 
     # --- the loop -------------------------------------------------------------------
 
@@ -92,7 +100,7 @@ class Scheduler:
         """
         try:
             if self.master:
-                self.start_master(self.clock())
+                self._follow_master(self.clock())
             while not should_stop():
                 deadline = self.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.clock())
@@ -119,6 +127,8 @@ class Scheduler:
         candidates = list(self._sounding.values())
         if self._queued:
             candidates.append(self._queued[0][0])
+        if self.master and self.master.check_period_s is not None and self._master_checked is not None:
+            candidates.append(self._master_checked + self.master.check_period_s)
         if self.master and self.follower.running:
             candidates.append(self.master.next_tick_time())
         elif self.follower.running:
@@ -128,13 +138,17 @@ class Scheduler:
         return min((c for c in candidates if c is not None), default=None)
 
     def on_deadlines(self, now):
-        """Do whatever is due at `now`: master ticks, late step ticks, early steps, note-offs, dropout."""
+        """Do whatever is due at `now`: master start/stop and ticks, late step ticks, early steps, note-offs,
+        dropout."""
+        if self.master and self.master.check_period_s is not None:
+            self._follow_master(now)
         if self.master and self.follower.running:
             while self.master.next_tick_time() <= now:
                 tick_time = self.master.next_tick_time()
                 self.master.advance()
                 self._send([CLOCK], tick_time)
-                self._tick(tick_time)
+                self.stats.ticks += 1
+                self._reach(self.follower.own_tick(tick_time), tick_time)
         elif self.follower.running:
             late = self._late_tick_deadline()
             if late is not None and late <= now:  # the step's tick is late or lost: play it when it was due
@@ -147,7 +161,7 @@ class Scheduler:
                 self._all_notes_off(dropout)
         early = self._early_send_time()
         if early is not None and early <= now:
-            predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
+            predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
             self._play_step(self._next_step, predicted, on_tick=False, now=early)
         while self._queued and self._queued[0][0] <= now:
             due, _, note, velocity = heapq.heappop(self._queued)
@@ -159,12 +173,14 @@ class Scheduler:
                 self._send(note_off(self.output_channel, note), due)
 
     def shutdown(self):
-        """All notes off; Stop to the slaves when master."""
+        """All notes off; Stop to the slaves when master, and the master clock closed."""
         self._all_notes_off()
         if self.master and self.follower.running:
             self._send([STOP])
         self.follower.stop()
         self.session.running = False
+        if self.master:
+            self.master.close()
 
     # --- input ----------------------------------------------------------------------
 
@@ -224,6 +240,16 @@ class Scheduler:
         self._relocate(0)
         self.session.running = True
         self.master.start(now)
+
+    def _follow_master(self, now):
+        """Start or stop as the master clock says (a Link session's start/stop; an internal clock always plays)."""
+        self._master_checked = now
+        playing = self.master.playing()
+        if playing and not self.follower.running:
+            self.start_master(now)
+        elif not playing and self.follower.running:
+            self._send([STOP], now)
+            self._stop(now)
 
     def _on_hit(self, pitch, velocity, arrival):
         drum = self.input_map.inputs.drum_of(pitch)
@@ -323,7 +349,7 @@ class Scheduler:
         lead = self.latency_offset_s + max((-delay for _, _, delay in hits or ()), default=0.0) * self._step_seconds()
         if lead <= 0:
             return None
-        predicted = self.follower.expected_time(self._next_step * TICKS_PER_STEP)
+        predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
         return None if predicted is None else predicted - lead
 
     def _play_step(self, step, tick_time, on_tick, measured=True, now=None):

@@ -2,7 +2,8 @@
 in-memory one for tests.
 
 A transport delivers each incoming message to an inbox queue as (arrival time, bytes), sends
-outgoing messages (each with the moment it belongs to), says when it can no longer work
+outgoing messages (each with the moment it belongs to), says how long after that moment its messages
+reach whoever reads them (`output_latency_s`, 0 when it cannot tell), says when it can no longer work
 (`failure`) and what keeps its music from being heard (`health`). Input callbacks run on the
 MIDI system's thread (JACK's real-time thread): they only timestamp and enqueue.
 """
@@ -135,6 +136,8 @@ class RtMidiTransport:
     are said on screen, and on JACK the probe's complete SysEx ends an unterminated one that would
     leave rtmidi's input deaf (within a check).
     """
+
+    output_latency_s = 0.0  # rtmidi sends at once and cannot tell what lies beyond the port
 
     def __init__(self, backend, input_name=None, output_name=None, client_name="DeepBeat"):
         if backend == "winmm" and not (input_name and output_name):
@@ -278,6 +281,7 @@ class MemoryTransport:
     the moment each message belongs to (when it was sent, unless the sender said otherwise)."""
 
     description = "memory"
+    output_latency_s = 0.0  # a sent message is where it belongs
 
     def __init__(self, clock=time.perf_counter):
         self.clock = clock

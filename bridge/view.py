@@ -13,9 +13,10 @@ _HOME = "\x1b[H"
 _CLEAR_LINE_END, _CLEAR_BELOW = "\x1b[K", "\x1b[J"
 
 
-def render(view, bpm, ports, notes=()):
-    """The view as text lines; `notes` are lines about the clock and the ports (corrections, warnings)."""
-    tempo = f"{bpm:6.1f} BPM" if bpm else "  --.- BPM"
+def render(view, bpm, ports, notes=(), clock=""):
+    """The view as text lines; `notes` are lines about the clock and the ports (corrections, warnings), `clock`
+    the master clock in words (e.g. its Link peers; '' when following MIDI clock)."""
+    tempo = (f"{bpm:6.1f} BPM" if bpm else "  --.- BPM") + (f" ({clock})" if clock else "")
     lines = [
         f"DeepBeat bridge  {ports}",
         f"{tempo}   bar {view.bar + 1:<5} {view.state:<10} mode {view.mode}{'   HOLD' if view.hold else ''}"
@@ -59,14 +60,14 @@ class TerminalView:
         self._notes = ()
         self.closed = False
 
-    def update(self, view, bpm, ports, notes=()):
+    def update(self, view, bpm, ports, notes=(), clock=""):
         if self.closed:
             return
         try:
             if self._tty:
-                self._redraw(render(view, bpm, ports, notes))
+                self._redraw(render(view, bpm, ports, notes, clock))
             else:
-                self._log(view, bpm, notes)
+                self._log(view, bpm, notes, clock)
         except (OSError, ValueError):  # ValueError: a stream closed under us
             self._close()
 
@@ -86,12 +87,12 @@ class TerminalView:
         self.stream.flush()
         self._last, self._size, self._drawn = lines, size, len(lines)
 
-    def _log(self, view, bpm, notes):
+    def _log(self, view, bpm, notes, clock):
         key = (view.bar, view.state)
         written = []
         if key != self._last:
             self._last = key
-            tempo = f"{bpm:.1f} BPM" if bpm else "tempo unknown"
+            tempo = (f"{bpm:.1f} BPM" if bpm else "tempo unknown") + (f", {clock}" if clock else "")
             written.append(f"bar {view.bar + 1} {view.state} ({tempo})")
         news = ((view.notice,) if view.notice else ()) + tuple(notes)
         written += [f"! {note}" for note in news if note not in self._notes]

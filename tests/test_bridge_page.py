@@ -56,6 +56,8 @@ def running_bridge():
 def test_the_page_shows_the_bridge_steers_it_and_saves_what_it_played(page, running_bridge):  # noqa: F811
     bridge, transport, server = running_bridge
     assert snapshot_problems(bridge.page.snapshot()) == []
+    assert bridge.page.snapshot()["clock"] | {"running": True} == {"source": "internal", "running": True, "bpm": BPM,
+                                                                   "peers": None}
     page.goto(server.url)
     wait_until(page, "() => document.querySelector('#chips .state')?.innerText === 'answering'")
     heard = shown_grid(page, "#heard")["velocities"]

@@ -84,6 +84,36 @@ def test_bridge_answers_on_the_two_period_path_as_one_jack_client(jack, capsys):
     assert f"{name}:DeepBeat Out" in inputs and f"{name}:DeepBeat In" in outputs
 
 
+def test_latency_auto_lands_the_answers_on_the_daws_own_ticks(jack):
+    """Issue 12 item 3: with --latency-offset-ms auto the bridge sends each step its output latency early (two
+    periods here: its write delay and the DAW's loop cycle), so notes reach the DAW at their tick frames, not
+    10.7 ms after them (a 93 BPM clock with +-1 ms of jitter)."""
+    outcome = run(short("latency auto, jitter +-1 ms, 93 BPM", tempo_map=((4, 93),)), attempts=3)
+    assert outcome.expected > 40
+    assert outcome.grid_error_ms["count"] >= outcome.expected
+    assert outcome.grid_error_ms["p50"] <= 0.5, outcome.grid_error_ms  # issue 12's goal
+
+
+def test_the_jack_transport_reports_its_output_latency(jack):
+    """One period of write delay, one more when its output loops back to the client feeding its input, plus
+    the playback latency JACK reports downstream (none on the dummy server)."""
+    import queue
+
+    from deepbeat.bridge.jacktransport import JackTransport
+
+    transport = JackTransport(client_name=f"DeepBeatLatency{os.getpid()}")
+    daw = open_daw(transport.client_name)
+    try:
+        transport.open(queue.Queue())
+        period = daw.period_s
+        assert transport.output_latency_s == pytest.approx(period)
+        assert daw.connect(timeout=10)  # the DAW feeds the input and reads the output: a loop
+        assert transport.output_latency_s == pytest.approx(2 * period)
+    finally:
+        transport.close()
+        daw.close()
+
+
 def test_a_lossy_garbled_clock_keeps_every_note_in_place(jack):
     """Issue 14 items 2 and 13: 1% of ticks lost, 0.5% repeated, an unterminated SysEx and garbage, in one run."""
     lossy = faults.lossy(0.01, 0.005)
@@ -189,13 +219,15 @@ def test_unknown_ports_and_bad_options_are_one_line_errors(capsys):
     assert "control CC numbers must differ" in capsys.readouterr().err
     assert main(["bridge", "--backend", "jack", "--model", str(TINY_MODEL), "--gate", "1.5"]) == 2
     assert "argument --gate: gate 1.5 is outside the range; expected above 0 and at most 1" in capsys.readouterr().err
+    assert main(["bridge", "--backend", "jack", "--model", str(TINY_MODEL), "--latency-offset-ms", "soon"]) == 2
+    assert "latency offset 'soon' is not a number" in capsys.readouterr().err
 
 
 def test_the_bridge_never_imports_tensorflow():
     script = (
         "import queue, sys\n"
-        "from deepbeat.bridge import assembly, benchmark, clock, controls, faults, jackclient, jacktransport, live, "
-        "live_commands, replay, scheduler, session, simdaw, transport, view, worker\n"
+        "from deepbeat.bridge import assembly, benchmark, clock, controls, faults, jackclient, jacktransport, "
+        "linkclock, linkpeer, live, live_commands, replay, scheduler, session, simdaw, transport, view, worker\n"
         "options = assembly.BridgeOptions(model=sys.argv[1])\n"
         "bridge = assembly.build_bridge(options, transport.MemoryTransport(), None, queue.Queue())\n"
         "bridge.worker.close()\n"

@@ -19,7 +19,7 @@ from deepbeat.bridge.clock import InternalClock
 from deepbeat.bridge.controls import DEFAULT_CCS, PRESET_ORDER, Control, ControlMap
 from deepbeat.bridge.live import Bridge
 from deepbeat.bridge.replay import InlineWorker, SimulatedClock, advance, replay
-from deepbeat.bridge.scheduler import WAKE, Scheduler
+from deepbeat.bridge.scheduler import LATENCY_OFFSET_MS, WAKE, Scheduler
 from deepbeat.bridge.session import Session
 from deepbeat.bridge.tempofit import interval_of_bpm
 from deepbeat.bridge.transport import MemoryTransport
@@ -248,6 +248,31 @@ def test_latency_offset_sends_each_step_early_by_the_tempo_estimate():
     rig.play(timeline, until=times[-1] + 1)
     assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.010))
     assert rig.scheduler.stats.steps_missed == 0
+
+
+def test_covering_an_output_latency_sends_that_much_early_within_the_offset_range():
+    """--latency-offset-ms auto: the transport's output latency becomes the offset, capped as a typed one is."""
+    rig = Rig()
+    rig.scheduler.cover(1.0)
+    assert rig.scheduler.latency_offset_s == LATENCY_OFFSET_MS.high / 1000
+    rig.scheduler.cover(0.0107)
+    times, timeline = one_bar_then_answer(93)
+    rig.play(timeline, until=times[-1] + 1)
+    assert_notes(rig.sent(NOTE_ON), expected_notes(times, BEAT, bar=1, offset=0.0107))
+
+
+def test_steps_sent_early_are_timed_by_the_fits_line_not_by_the_newest_jittered_tick():
+    """A clock with +-1 ms of jitter: notes sent ahead land within a fraction of it of the clean ticks."""
+    rng = random.Random(5)
+    jitters = [rng.uniform(-0.001, 0.001) for _ in range(96 * 3)]
+    rig = Rig(latency_offset_s=0.0107)
+    times, timeline = one_bar_then_answer(93, jitter=jitters.__getitem__)
+    clean = [0.1 + k * interval_of_bpm(93) for k in range(len(times))]
+    rig.play(timeline, until=times[-1] + 1)
+    sent = rig.sent(NOTE_ON)
+    assert [(n, v) for _, n, v in sent] == [(n, v) for _, n, v in expected_notes(clean, BEAT, bar=1)]
+    errors = [abs(t - e) for (t, _, _), (e, _, _) in zip(sent, expected_notes(clean, BEAT, bar=1, offset=0.0107))]
+    assert max(errors) < 0.0004
 
 
 def test_a_bar_not_generated_in_time_is_counted_missed_and_the_rest_plays_when_ready():
