@@ -161,7 +161,7 @@ class Scheduler:
                 self._all_notes_off(dropout)
         early = self._early_send_time()
         if early is not None and early <= now:
-            predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
+            predicted = self._tick_time(self._next_step * TICKS_PER_STEP)
             self._play_step(self._next_step, predicted, on_tick=False, now=early)
         while self._queued and self._queued[0][0] <= now:
             due, _, note, velocity = heapq.heappop(self._queued)
@@ -349,8 +349,15 @@ class Scheduler:
         lead = self.latency_offset_s + max((-delay for _, _, delay in hits or ()), default=0.0) * self._step_seconds()
         if lead <= 0:
             return None
-        predicted = self.follower.line_time(self._next_step * TICKS_PER_STEP)
+        predicted = self._tick_time(self._next_step * TICKS_PER_STEP)
         return None if predicted is None else predicted - lead
+
+    def _tick_time(self, position):
+        """When the tick at song position `position` is due: on the master's own timeline when the bridge is
+        the clock, else by the tempo fit's line (None before a tempo is known)."""
+        if self.master:
+            return self.master.next_tick_time() + (position - self.master.next_tick) * interval_of_bpm(self.master.bpm)
+        return self.follower.line_time(position)
 
     def _play_step(self, step, tick_time, on_tick, measured=True, now=None):
         """Play step `step`, whose tick arrived (or was due, or is predicted) at `tick_time`, at moment `now`
