@@ -43,7 +43,6 @@ class BridgePage(LiveSource):
         self._history = []  # {"id", "bar", "grid"}: answered bars as played, newest first (objects kept)
         self._shown_bar = None  # (bar, state, grid json) of the bar last published
         self._locks = frozenset()
-        self._kept_bars = set()
         self._published = None
         self.publish(scheduler)
 
@@ -57,7 +56,7 @@ class BridgePage(LiveSource):
         if name == "lock":  # the page toggles a group; the session is told on or off
             drums = {class_index(drum) for drum in LOCK_GROUPS[value]}
             value = (value, not drums <= self._locks)
-        elif name == "loop" and value is not None and value not in self._kept_bars:
+        elif name == "loop" and value is not None and value not in {item["id"] for item in self._published["history"]}:
             raise DeepBeatError(f"bar {value + 1} is no longer in the history")
         elif name in ("reprime", "fill", "panic"):
             value = True
@@ -95,5 +94,4 @@ class BridgePage(LiveSource):
         if shown is not None and shown[0] != bar and shown[1] in (ANSWER, HOLD):
             self._history.insert(0, {"id": shown[0], "bar": shown[0], "grid": shown[2]})
             del self._history[HISTORY_BARS:]
-            self._kept_bars = {item["id"] for item in self._history}
         self._shown_bar = (bar, state, answer)
