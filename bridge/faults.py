@@ -24,6 +24,7 @@ from deepbeat.grid import STEPS_PER_BAR
 from deepbeat.midibytes import CLOCK, CONTINUE, NOTE_ON, SONG_POSITION, STATUS_KIND, STOP, SYSEX
 
 from .clock import TICKS_PER_STEP
+from .jackclient import server_realtime
 from .replay import InlineWorker, SimulatedClock, replay
 from .simdaw import (
     BACK_BEAT, FILL, SimulatedDaw, clock_script, percentiles_ms, start_bridge_process, stop_bridge_process,
@@ -65,6 +66,7 @@ class Scenario:
     stop_signals: tuple = (signal.SIGINT,)  # sent after the script, when the bridge still runs
     backend: str = "jack"
     own_server: bool = False  # on a JACK server of its own (which the scenario may kill)
+    realtime_server: bool = False  # on a real-time JACK server of its own, as a producer runs JACK (when allowed)
     close_stdout: bool = False
     exit_code: int = 0
     path_periods: float = 2.0  # the path of a note, in JACK periods after its tick
@@ -266,9 +268,11 @@ SCENARIOS = (
 
 
 def soak(minutes):
-    """The soak: continuous at 180 BPM for `minutes`, a fill every 4th bar (the other core busy: run_suite)."""
-    return Scenario(f"soak, {minutes:g} min at 180 BPM, other core busy", "soak",
-                    tempo_map=((max(2, round(minutes * 45)), 180),))
+    """The soak: continuous at 180 BPM for `minutes`, a fill every 4th bar (the other core busy: run_suite), on a
+    real-time JACK server: with a busy core, a server without real-time scheduling loses time itself (the DAW's
+    own events go out late), which is no test of the bridge."""
+    return Scenario(f"soak, {minutes:g} min at 180 BPM, other core busy, real-time JACK", "soak",
+                    tempo_map=((max(2, round(minutes * 45)), 180),), realtime_server=True)
 
 
 # --- running -----------------------------------------------------------------------------
@@ -301,7 +305,9 @@ def run_scenario(scenario, model=None, seed=0):
                                                                                         scenario.flags))
     events = sorted(scenario.fault(clean, ticks, rng), key=lambda e: e[0]) if scenario.fault else clean
     expected_notes = reference_notes(scenario, clean, model)
-    server, server_name = _start_server() if scenario.own_server else (None, None)
+    server, server_name = (_start_server(realtime=scenario.realtime_server)
+                           if scenario.own_server or scenario.realtime_server else (None, None))
+    realtime = server_realtime(server_name) if scenario.realtime_server else None
     name = f"DeepBeatFaults{os.getpid()}"
     popen = {"env": dict(os.environ, JACK_DEFAULT_SERVER=server_name)} if server else {}
     run = None
@@ -332,6 +338,8 @@ def run_scenario(scenario, model=None, seed=0):
             server.kill()
             server.wait()
     outcome = judge(scenario, ticks, expected_notes, transcript, code, out, err)
+    if scenario.realtime_server and not realtime:
+        outcome.notes.append("JACK could not run real-time here: on a server without real-time scheduling")
     if scenario.backend == "jack" and len(clients) != 1:
         outcome.notes.append(f"the bridge showed up in JACK as {len(clients)} clients: {clients}")
         outcome.ok = False
@@ -398,16 +406,18 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
     return outcome
 
 
-def _start_server():
-    """A JACK dummy server of its own: (process, name). The name is fixed: JACK keeps eight server slots and
-    frees a dead server's slot only for a server of the same name, so a name per run would use them up."""
-    name = "deepbeat-faults"
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256",
+def _start_server(realtime=False):
+    """A JACK dummy server of its own, real-time (as jackd runs by default) or not: (process, name). Each kind
+    has one fixed name: JACK keeps eight server slots and frees a dead server's slot only for a server of the
+    same name, so a name per run would use them up."""
+    name = "deepbeat-faults-rt" if realtime else "deepbeat-faults"
+    mode = ["--realtime"] if realtime else ["--no-realtime"]
+    process = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", "256",
                                 "-C", "0", "-P", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     waited = subprocess.run(["jack_wait", "-w", "-s", name, "-t", "10"], capture_output=True)
     if waited.returncode:
         process.kill()
-        raise DeepBeatError("a JACK server for the server-death scenario did not start")
+        raise DeepBeatError(f"a JACK server of the fault suite's own ({name}) did not start")
     return process, name
 
 

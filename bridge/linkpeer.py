@@ -172,6 +172,15 @@ def play_session(model=None, bpm=120.0, new_bpm=140.0, bars=3, seed=0):
             "notes_sent": bridge.scheduler.stats.notes_sent}
 
 
+def followed_from(ticks):
+    """The first of (time, error) ticks from which a whole beat of ticks lies on the peer's new timeline: where
+    the bridge took up the new tempo (one tick made late by the machine after that is not a lost tempo, and
+    tick_error_ms reports it); None if it never did."""
+    beat = TICKS_PER_QUARTER
+    on_time = [error <= ON_TIME_S for _, error in ticks]
+    return next((t for i, (t, _) in enumerate(ticks[:len(ticks) - beat + 1]) if all(on_time[i:i + beat])), None)
+
+
 def judge(peer, sent, events, new_bpm):
     """The bridge's messages placed on the peer's timeline: its figures."""
     def off_grid(moment, per_beat):
@@ -185,8 +194,7 @@ def judge(peer, sent, events, new_bpm):
     tick_errors = [abs(off_grid(t, TICKS_PER_QUARTER)) for t in ticks]
     first_ticks = [next(t for t in ticks if t >= events[name] - ON_TIME_S) for name in ("start", "restart")]
     after_change = [(t, e) for t, e in zip(ticks, tick_errors) if t > events["tempo"]]
-    off = [t for t, e in after_change if e > ON_TIME_S]
-    following_from = next((t for t, e in after_change if t > max(off, default=-math.inf)), None)
+    following_from = followed_from(after_change)
     intervals = np.diff([t for t, _ in after_change if t < events["stop"]])
     return {
         "notes": len(notes),

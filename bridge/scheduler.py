@@ -375,10 +375,13 @@ class Scheduler:
         else:
             step_s = self._step_seconds()
             on_time = False
+            # a transport may stamp a tick ahead of the clock (JACK: its cycle's frames run ahead of the wake-up),
+            # so a note due before its tick may still be ahead of now: it keeps its moment
+            earliest = min(now, self.clock())
             for drum, velocity, delay in hits:
                 due = tick_time + delay * step_s - self.latency_offset_s
                 if due <= now:
-                    self._note_on(self.note_map.notes[drum], velocity, now)
+                    self._note_on(self.note_map.notes[drum], velocity, max(due, earliest))
                     on_time = True
                 else:
                     heapq.heappush(self._queued, (due, self._order, self.note_map.notes[drum], velocity))

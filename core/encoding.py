@@ -56,7 +56,7 @@ class StepEncoding:
       offset      float the 9 hits' onsets at t relative to the step, in steps (-0.5 to 0.5; 0 = no hit)
       position    float binary counter of next_position(t) in the bar-aligned stream, bits as +1/-1;
                         with 6 bits its two high bits are the bar's place in a 4-bar phrase
-      tempo       float log2(bpm / 120)
+      tempo       float log2(bpm / 120), bpm in whole BPM
       style       int   index into `styles`; 0 is "any"
       label       int   index into `labels` of the bar holding next_position(t): beat or fill
     Targets at t: the step class at t+1 and, per drum hit at t+1, its velocity bin and offset bin.
@@ -114,7 +114,9 @@ class StepEncoding:
 
     @staticmethod
     def tempo_feature(bpm):
-        return np.float32(np.log2((bpm or DEFAULT_BPM) / DEFAULT_BPM))
+        """The tempo as the model hears it: in whole BPM, as GMD labels it (info.csv's bpm are integers), so
+        that a live tempo reading of 179.96 and one of 180.02 ask the same of the model."""
+        return np.float32(np.log2(round(bpm or DEFAULT_BPM) / DEFAULT_BPM))
 
     def inputs(self, steps, velocities, first_position, style_id=0, bpm=None, offsets=None, label_ids=0):
         """Feature arrays (every name of FEATURES) for steps played at positions first_position, first_position+1,
