@@ -12,9 +12,11 @@ scenarios excuse a window (a gap, a stall, the end after a signal) from the refe
 import bisect
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -94,6 +96,7 @@ class Outcome:
     grid_error_ms: dict = field(default_factory=dict)  # with on_grid: every note's distance from its step's tick
     period_ms: float = 0.0  # the JACK period
     troubles: int = 0  # moments JACK itself lost time (xruns, DAW events late), around which nothing is judged
+    server_log: dict = None  # on a server of the suite's own: what its log blames each xrun on (xrun_causes)
 
 
 # --- scripts and faults ------------------------------------------------------------------
@@ -305,8 +308,8 @@ def run_scenario(scenario, model=None, seed=0):
                                                                                         scenario.flags))
     events = sorted(scenario.fault(clean, ticks, rng), key=lambda e: e[0]) if scenario.fault else clean
     expected_notes = reference_notes(scenario, clean, model)
-    server, server_name = (_start_server(realtime=scenario.realtime_server)
-                           if scenario.own_server or scenario.realtime_server else (None, None))
+    server, server_name, server_log = (_start_server(realtime=scenario.realtime_server)
+                                       if scenario.own_server or scenario.realtime_server else (None, None, None))
     realtime = server_realtime(server_name) if scenario.realtime_server else None
     name = f"DeepBeatFaults{os.getpid()}"
     popen = {"env": dict(os.environ, JACK_DEFAULT_SERVER=server_name)} if server else {}
@@ -337,7 +340,14 @@ def run_scenario(scenario, model=None, seed=0):
         if server:
             server.kill()
             server.wait()
+            with open(server_log) as log:
+                causes = xrun_causes(log.read(), name)
+            os.unlink(server_log)
     outcome = judge(scenario, ticks, expected_notes, transcript, code, out, err)
+    if server:
+        outcome.server_log = causes
+        outcome.notes.append(f"JACK's log: {causes['bridge_running']} xruns with the bridge's callback still running, "
+                             f"{causes['driver_woke_late']} with the dummy driver waking late")
     if scenario.realtime_server and not realtime:
         outcome.notes.append("JACK could not run real-time here: on a server without real-time scheduling")
     if scenario.backend == "jack" and len(clients) != 1:
@@ -407,18 +417,34 @@ def judge(scenario, ticks, expected_notes, transcript, code, out, err):
 
 
 def _start_server(realtime=False):
-    """A JACK dummy server of its own, real-time (as jackd runs by default) or not: (process, name). Each kind
-    has one fixed name: JACK keeps eight server slots and frees a dead server's slot only for a server of the
-    same name, so a name per run would use them up."""
+    """A JACK dummy server of its own, real-time (as jackd runs by default) or not: (process, name, path of its
+    log). Each kind has one fixed name: JACK keeps eight server slots and frees a dead server's slot only for a
+    server of the same name, so a name per run would use them up."""
     name = "deepbeat-faults-rt" if realtime else "deepbeat-faults"
     mode = ["--realtime"] if realtime else ["--no-realtime"]
-    process = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", "256",
-                                "-C", "0", "-P", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    descriptor, log_path = tempfile.mkstemp(prefix="deepbeat-jackd-", suffix=".log")
+    with os.fdopen(descriptor, "w") as log:
+        process = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", "256",
+                                    "-C", "0", "-P", "0"], stdout=log, stderr=subprocess.STDOUT)
     waited = subprocess.run(["jack_wait", "-w", "-s", name, "-t", "10"], capture_output=True)
     if waited.returncode:
         process.kill()
+        process.wait()
+        os.unlink(log_path)
         raise DeepBeatError(f"a JACK server of the fault suite's own ({name}) did not start")
-    return process, name
+    return process, name, log_path
+
+
+def xrun_causes(log, bridge_client):
+    """What a JACK server's log blames its xruns on: the driver waking late (the machine's timer, no client's
+    doing), and per client, how often it had not finished its cycle in time: still running its callback (its
+    own doing) or not yet run (waiting for the machine, or a client before it in the graph)."""
+    causes = {"driver_woke_late": log.count("JackTimedDriver::Process XRun"),
+              "bridge_running": 0, "bridge_not_yet_run": 0, "daw_running": 0, "daw_not_yet_run": 0}
+    for match in re.finditer(r"client = (.+?) was not finished, state = (\w+)", log):
+        who = "bridge" if match.group(1).startswith(bridge_client) else "daw"
+        causes[f"{who}_{'running' if match.group(2) == 'Running' else 'not_yet_run'}"] += 1
+    return causes
 
 
 # --- the suite ---------------------------------------------------------------------------

@@ -111,8 +111,11 @@ class Scheduler:
                 error = failure()
                 if error is not None:
                     raise error
-                while item is not None:  # everything that arrived is handled before any deadline is judged
+                while item is not None:  # everything that arrived is handled before any later deadline is judged
                     if item is not WAKE:
+                        # what fell due before the message's moment goes first: a transport may hear a message
+                        # ahead of its moment (JACK: a cycle's events carry their frames' times)
+                        self.on_deadlines(item[0])
                         self.on_message(*item)
                     try:
                         item = inbox.get_nowait()

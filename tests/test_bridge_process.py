@@ -261,3 +261,18 @@ def test_signals_that_stop_the_bridge():
     from deepbeat.bridge.live_commands import STOP_SIGNALS
 
     assert set(STOP_SIGNALS) == {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+
+
+def test_the_suites_jack_log_reading_tells_the_bridges_xruns_from_the_machines():
+    """jackd's own words (JACK 1.9.21), as the fault suite's servers log them: only a cycle the bridge's callback
+    was still running when its time ran out is the bridge's doing."""
+    log = "\n".join([
+        "JackTimedDriver::Process XRun = 18 usec",
+        "JackTimedDriver::Process XRun = 11 usec",
+        "JackEngine::XRun: client = Simulated DAW was not finished, state = Triggered",
+        "JackEngine::XRun: client = DeepBeatFaults4242 was not finished, state = Running",
+        "JackEngine::XRun: client = DeepBeatFaults4242 was not finished, state = Triggered",
+        "JackEngine::XRun: client = Simulated DAW was not finished, state = Running",
+    ])
+    assert faults.xrun_causes(log, "DeepBeatFaults4242") == {
+        "driver_woke_late": 2, "bridge_running": 1, "bridge_not_yet_run": 1, "daw_running": 1, "daw_not_yet_run": 1}

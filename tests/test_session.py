@@ -921,6 +921,23 @@ def test_a_tick_stamped_ahead_of_the_clock_leaves_the_notes_due_before_it_at_the
     assert kicks == pytest.approx(expected, abs=1e-9)
 
 
+def test_the_loop_meets_what_falls_due_before_a_message_stamped_ahead_of_the_clock_before_handling_it():
+    """Every message heard at once, before any of it is due (JACK hears a cycle's events ahead of their frames'
+    moments): the loop plays what the replay does. In the fault suite a Stop heard ahead of its moment cut off
+    the early kick due just before it."""
+    reference = Rig(generator=TimedEcho({0: -0.25}))
+    times, timeline = one_bar_then_answer(120)
+    reference.play(timeline, until=times[-1] + 1)
+    rig = Rig(generator=TimedEcho({0: -0.25}))
+    for stamp, data in sorted(timeline, key=lambda event: event[0]):
+        rig.inbox.put((stamp, list(data)))
+    rig.scheduler.run(rig.inbox, should_stop=rig.inbox.empty)
+    sent, expected = rig.sent(NOTE_ON), reference.sent(NOTE_ON)
+    assert [(n, v) for _, n, v in sent] == [(n, v) for _, n, v in expected]
+    assert [t for t, _, _ in sent] == pytest.approx([t for t, _, _ in expected], abs=1e-9)
+    assert expected[-1][0] < times[-1]  # the kick due before the Stop is among them
+
+
 @pytest.mark.parametrize("humanize", [0.0, 0.5])
 def test_humanize_scales_the_models_offsets_and_zero_puts_every_note_on_its_tick(humanize):
     rig = Rig(generator=TimedEcho({0: -0.25, 1: 0.2}), feel=Feel(humanize=humanize))
