@@ -79,6 +79,7 @@ class Session:
         self._heard = {}  # bar -> [16, 9] velocities the user played
         self._primer = None  # the newest primer that was not silent
         self._previous_answer = []  # plan bars of the newest answer
+        self._fresh = set()  # bars generated only when the bar before them closed (see hits_at)
         self.notice = ""
         self.restart(0)
 
@@ -91,6 +92,7 @@ class Session:
         for history in (self._roles, self._sources, self._heard):
             for bar in [b for b in history if b >= step // STEPS_PER_BAR]:
                 del history[bar]
+        self._fresh = {bar for bar in self._fresh if bar < step // STEPS_PER_BAR}
         self._roles[self._first_bar] = LISTEN
         self._listened = []  # bars listened to in this cycle
         self._answered = 0  # answer bars closed in this cycle
@@ -180,6 +182,7 @@ class Session:
             del self._roles[old]
             self._sources.pop(old, None)
             self._heard.pop(old, None)
+        self._fresh = {b for b in self._fresh if b >= bar - KEPT_BARS}
 
     def _after_listening(self, bar, bpm):
         self._listened.append(bar)
@@ -193,10 +196,15 @@ class Session:
             self.feel = replace(self.feel, groove=Groove.of(heard))
         return self._answer(heard, bar)
 
+    def _generate_next(self, bar, job, *args):
+        """Submit a generation job that writes bar+1 (and on), as bar `bar` closes."""
+        self._fresh.add(bar + 1)
+        self.worker.submit(job, *args)
+
     def _answer(self, primer, bar):
         last = bar + (self.answer_bars if self.mode == "call-response" else 1 + AHEAD_BARS)
         self._answer_bars = self._previous_answer = list(range(bar + 1, bar + 1 + self.answer_bars))
-        self.worker.submit(self.composer.answer, primer, bar + 1, last, self.steering)
+        self._generate_next(bar, self.composer.answer, primer, bar + 1, last, self.steering)
         self._answered = 0
         return ANSWER
 
@@ -209,8 +217,9 @@ class Session:
         if repeat and self.mode == "continuous" and self._roles.get(played_before) in (ANSWER, HOLD):
             self.notice = f"bar {bar + 1} was silent: the answer carries on"
             last_played = played_before
-            self.worker.submit(self.composer.reprime, last_played, self._sources.get(last_played, last_played), None,
-                               bar + 1 + AHEAD_BARS, bpm, self.steering)
+            self._generate_next(bar, self.composer.reprime, last_played,
+                                self._sources.get(last_played, last_played), None, bar + 1 + AHEAD_BARS, bpm,
+                                self.steering)
             self._answered = 0
             return ANSWER
         if repeat and self.mode == "call-response":
@@ -241,8 +250,8 @@ class Session:
         if user is not None or self.plan.hits(bar + 1) is None:
             for later in range(bar + 1, bar + 2 + AHEAD_BARS):
                 self.plan.drop(later)
-            self.worker.submit(self.composer.reprime, bar, self._sources.get(bar, bar), user, bar + 1 + AHEAD_BARS,
-                               bpm, self.steering)
+            self._generate_next(bar, self.composer.reprime, bar, self._sources.get(bar, bar), user,
+                                bar + 1 + AHEAD_BARS, bpm, self.steering)
         else:
             self.worker.submit(self.composer.extend, bar + 1 + AHEAD_BARS, bar + 1 + AHEAD_BARS, bpm, self.steering)
         return ANSWER
@@ -263,8 +272,8 @@ class Session:
         # continuous: carry on from the bar just played, as if the user had played it
         for later in range(bar + 1, bar + 2 + AHEAD_BARS):
             self.plan.drop(later)
-        self.worker.submit(self.composer.reprime, bar, self._sources[bar], None, bar + 1 + AHEAD_BARS, bpm,
-                           self.steering)
+        self._generate_next(bar, self.composer.reprime, bar, self._sources[bar], None, bar + 1 + AHEAD_BARS, bpm,
+                            self.steering)
         self._answered = 0
         return ANSWER
 
@@ -273,7 +282,11 @@ class Session:
     def hits_at(self, step):
         """The (drum, velocity, delay) of each hit step `step` plays, the delay in steps from its tick (the
         model's timing times humanize, or the groove's, plus swing; negative: before the tick): () when it
-        plays nothing, None while its generated bar is not ready (or its role not yet decided)."""
+        plays nothing, None while its generated bar is not ready (or its role not yet decided).
+
+        The first step of a bar generated only as the bar before it closed plays none of its hits before its
+        tick: that bar closes half a step before the tick, too late to generate hits due earlier and send them
+        ahead (at 300 BPM half a step is 25 ms), so they would go out late, and later the faster the tempo."""
         bar = step // STEPS_PER_BAR
         role = self._roles.get(bar)
         if role is None:
@@ -284,7 +297,10 @@ class Session:
         hits = self.plan.hits(source)
         if hits is None or step % STEPS_PER_BAR >= len(hits):
             return None
-        return self._placed_hits(source)[step % STEPS_PER_BAR]
+        placed = self._placed_hits(source)[step % STEPS_PER_BAR]
+        if step % STEPS_PER_BAR == 0 and bar in self._fresh:
+            return tuple((drum, velocity, max(delay, 0.0)) for drum, velocity, delay in placed)
+        return placed
 
     def _placed_hits(self, source):
         """Per step of plan bar `source`, its hits placed by the feel; worked out once per grid and feel."""

@@ -491,6 +491,26 @@ def test_continuous_keeps_playing_and_what_you_play_reprimes_the_next_bar():
     assert_every_note_ends(rig.transport.sent)
 
 
+def test_a_bar_generated_as_the_bar_before_it_closes_plays_its_first_step_on_the_tick_others_keep_theirs():
+    """Continuous, the kick 1/4 step early: bar 1 (generated as the listening bar closed) and bar 3 (re-primed by
+    what was played in bar 2) start on their ticks; bar 2 and bar 4, generated a bar ahead, send it early."""
+    rig = Rig(generator=TimedEcho({0: -0.25}), mode="continuous")
+    ticks = ticks_at(120, 96 * 5, start=0.1)
+    times = [t for t, _ in ticks]
+    rig.play([(0.05, START)] + ticks + hits(times, BEAT, bar=0) + hits(times, {8: [(CRASH, 120)]}, bar=2)
+             + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    kicks = [t for t, n, _ in rig.sent(NOTE_ON) if n == KICK]
+    early = 0.25 * step_seconds(120)
+
+    def kick_at(moment):
+        return any(abs(t - moment) < 1e-9 for t in kicks)
+
+    for bar, fresh in ((1, True), (2, False), (3, True), (4, False)):
+        downbeat = times[bar * 96]
+        assert kick_at(downbeat if fresh else downbeat - early), bar
+        assert kick_at(times[bar * 96 + 48] - early)  # the kick on step 8 is early in every bar
+
+
 def test_panic_silences_everything_at_once():
     times, timeline = one_bar_then_answer(120, bars=2)
     panic_at = times[(16 + 4) * 6] + 0.002
@@ -896,9 +916,10 @@ def test_the_models_timing_places_notes_off_their_ticks_early_ones_sent_ahead_by
     rig.play(timeline, until=times[-1] + 1)
     step = step_seconds(120)
     shift = {KICK: -0.25 * step, SNARE: 0.2 * step, HAT: 0.0}
-    expected = sorted((t + shift[n], n, v) for t, n, v in expected_notes(times, BEAT, bar=1))
-    # bar 3 answers the primer again (bar 2 was silent): its first kick goes out before the Stop, 1/4 step early
-    expected.append((times[-1] + interval_of_bpm(120) + shift[KICK], KICK, 100))
+    first = times[96]  # the answer's first step, generated as the listening bar closed: on its tick (hits_at)
+    expected = sorted((t + (shift[n] if t != first or shift[n] > 0 else 0.0), n, v)
+                      for t, n, v in expected_notes(times, BEAT, bar=1))
+    # bar 3 answers the primer again (bar 2 was silent): its first kick is not sent ahead of its tick, after the Stop
     assert_notes(sorted(rig.sent(NOTE_ON)), expected)
     assert_every_note_ends(rig.transport.sent)
 
@@ -917,25 +938,26 @@ def test_a_tick_stamped_ahead_of_the_clock_leaves_the_notes_due_before_it_at_the
         rig.scheduler.on_deadlines(rig.clock.now)
     rig.advance(times[-1] + 1)
     kicks = [t for t, n, _ in rig.sent(NOTE_ON) if n == KICK and times[96] - 0.01 <= t < times[2 * 96] - 0.01]
-    expected = [t - early * step_seconds(120) for t, n, _ in expected_notes(times, BEAT, bar=1) if n == KICK]
-    assert kicks == pytest.approx(expected, abs=1e-9)
+    expected = [t - early * step_seconds(120) * (t != times[96])  # the answer's first step plays on its tick
+                for t, n, _ in expected_notes(times, BEAT, bar=1) if n == KICK]
+    assert kicks == pytest.approx(expected, abs=1e-9) and len(kicks) == 2
 
 
 def test_the_loop_meets_what_falls_due_before_a_message_stamped_ahead_of_the_clock_before_handling_it():
     """Every message heard at once, before any of it is due (JACK hears a cycle's events ahead of their frames'
     moments): the loop plays what the replay does. In the fault suite a Stop heard ahead of its moment cut off
     the early kick due just before it."""
-    reference = Rig(generator=TimedEcho({0: -0.25}))
+    reference = Rig(generator=TimedEcho({0: -0.25}), mode="continuous")
     times, timeline = one_bar_then_answer(120)
     reference.play(timeline, until=times[-1] + 1)
-    rig = Rig(generator=TimedEcho({0: -0.25}))
+    rig = Rig(generator=TimedEcho({0: -0.25}), mode="continuous")
     for stamp, data in sorted(timeline, key=lambda event: event[0]):
         rig.inbox.put((stamp, list(data)))
     rig.scheduler.run(rig.inbox, should_stop=rig.inbox.empty)
     sent, expected = rig.sent(NOTE_ON), reference.sent(NOTE_ON)
     assert [(n, v) for _, n, v in sent] == [(n, v) for _, n, v in expected]
     assert [t for t, _, _ in sent] == pytest.approx([t for t, _, _ in expected], abs=1e-9)
-    assert expected[-1][0] < times[-1]  # the kick due before the Stop is among them
+    assert expected[-1][1] == KICK and expected[-1][0] < times[-1]  # the kick due before the Stop is among them
 
 
 @pytest.mark.parametrize("humanize", [0.0, 0.5])
@@ -945,7 +967,8 @@ def test_humanize_scales_the_models_offsets_and_zero_puts_every_note_on_its_tick
     rig.play(timeline, until=times[-1] + 1)
     step = step_seconds(120)
     shift = {KICK: -0.25 * step * humanize, SNARE: 0.2 * step * humanize, HAT: 0.0}
-    expected = sorted((t + shift[n], n, v) for t, n, v in expected_notes(times, BEAT, bar=1))
+    expected = sorted((t + (shift[n] if t != times[96] or shift[n] > 0 else 0.0), n, v)
+                      for t, n, v in expected_notes(times, BEAT, bar=1))
     assert_notes(sorted(n for n in rig.sent(NOTE_ON) if n[0] < times[2 * 96]), expected)
 
 
