@@ -107,7 +107,8 @@ class TempoEstimator:
         if misses >= CONFIRM_MISSES and self._samples >= JITTER_SETTLE:
             return self._resolve_held()
         if len(self._held) >= 2 * CONFIRM_MISSES and misses < CONFIRM_MISSES:
-            self._flush_held()  # a run on one side with few misses: the line needs the arrivals, not a restart
+            # a run on one side with few misses: the line needs the arrivals, not a restart; the misses stay held
+            self._flush_held(keep_misses=True)
         return 0
 
     def restart(self, points=(), keep_interval=False):
@@ -132,17 +133,21 @@ class TempoEstimator:
             self.jitter += max(JITTER_GAIN, 1 / self._samples) * (change - self.jitter)
         self._residual = residual
 
-    def _flush_held(self):
+    def _flush_held(self, keep_misses=False):
         held, self._held = self._held, []
-        for index, time, _ in held:
-            self._append(index, time)
+        threshold = self.threshold()
+        for index, time, residual in held:
+            if keep_misses and abs(residual) > threshold:
+                self._held.append((index, time, residual))
+            else:
+                self._append(index, time)
 
     def _resolve_held(self):
         """Misses confirmed on one side. When the newest SLIP_MISSES sit a whole number of intervals off
         the line (their median within a quarter interval of it) without drifting further than the jitter
         explains, the count slipped: returns the shift, and the held arrivals that fit it are fitted where
-        they belong (earlier ones, delivered late, are dropped). Otherwise the tempo changed: returns 0,
-        and the fit restarts from the held arrivals."""
+        they belong (earlier ones, delivered late, are dropped). Otherwise the tempo (or the phase) changed:
+        returns 0, and the fit restarts from the held misses."""
         held, interval = self._held, self.interval
         newest = [r for _, _, r in held if abs(r) > self.threshold()][-SLIP_MISSES:]
         middle = median(newest)
@@ -156,7 +161,11 @@ class TempoEstimator:
                     self._append(index + shift, time)
             self._residual = None
             return shift
-        self.restart([(index, time) for index, time, _ in held])
+        # the fit restarts from the misses alone (held arrivals within the threshold are still on the old line), and
+        # reads the old tempo until it is trusted: a slope from a few ticks, some of them a JACK period late, can be
+        # several percent off
+        threshold = self.threshold()
+        self.restart([(index, time) for index, time, residual in held if abs(residual) > threshold])
         return 0
 
     def _append(self, index, time):
