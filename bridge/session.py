@@ -6,7 +6,7 @@ plays again). Generation is handed to the worker as jobs, a bar ahead where it c
 The session owns the live Steering (how bars are sampled) and Feel (where their hits are
 placed: swing, humanize, groove); controls change them between bars.
 """
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from deepbeat.drums import NUM_DRUM_CLASSES, class_index
 from deepbeat.errors import DeepBeatError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.runtime.composer import KEPT_BARS
-from deepbeat.runtime.steering import LOCK_GROUPS, Feel, Groove, Steering
+from deepbeat.runtime.steering import FEEL_FIELDS, LOCK_GROUPS, STEERING_FIELDS, Feel, Groove, Steering
 from deepbeat.tempo import DEFAULT_BPM
 
 MODES = ("call-response", "continuous")
@@ -23,8 +23,6 @@ MODES = ("call-response", "continuous")
 ON_SILENCE = ("reuse-primer", "repeat-answer")
 LISTEN, ANSWER, HOLD = "listening", "answering", "holding"
 AHEAD_BARS = 1  # continuous mode samples this many bars beyond the one about to play
-_STEERING_FIELDS = {f.name for f in fields(Steering)}
-_FEEL_FIELDS = {f.name for f in fields(Feel)} - {"groove"}
 
 
 @dataclass(frozen=True)
@@ -119,9 +117,9 @@ class Session:
         bars generated from now on, feel settings the notes placed from now on. DeepBeatError when a loop is
         asked for a bar no longer kept."""
         name, value = control.name, control.value
-        if name in _STEERING_FIELDS:
+        if name in STEERING_FIELDS:
             self.steering = self.steering.with_changes(**{name: value})
-        elif name in _FEEL_FIELDS:
+        elif name in FEEL_FIELDS - {"groove"}:
             self.feel = replace(self.feel, **{name: value})
         elif name == "preset":
             self.steering, self.feel = value.apply(self.steering, self.feel)

@@ -196,6 +196,10 @@ class Feel:
         return np.where((np.arange(grid.num_steps) < first)[:, None], grid.velocities, self.groove.velocities(grid))
 
 
+STEERING_FIELDS = frozenset(field.name for field in fields(Steering))  # what a control may set on a Steering...
+FEEL_FIELDS = frozenset(field.name for field in fields(Feel))  # ...and on a Feel
+
+
 @dataclass(frozen=True)
 class Groove:
     """A per-position timing and accent template taken from played bars (the MPC's groove quantize).

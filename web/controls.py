@@ -4,14 +4,13 @@ Every range, default, preset and lock group comes from runtime.steering; this mo
 widget shows each setting (a slider for a Range, a choice, a count) and checks what a page sends back.
 """
 import math
-from dataclasses import fields
 from types import SimpleNamespace
 
 from deepbeat.drums import DRUM_CLASSES
 from deepbeat.runtime.commands import steering_from_args
 from deepbeat.runtime.steering import (
-    DENSITY, HUMANIZE, LOCK_GROUPS, PHRASE_BARS, PRESETS, STYLE_STRENGTH, SWING, SWING_UNITS, TEMPERATURE, TOP_P,
-    VARIATION, Feel, FillPlan, SettingError, Steering, parse_locks,
+    DENSITY, FEEL_FIELDS, HUMANIZE, LOCK_GROUPS, PHRASE_BARS, PRESETS, STYLE_STRENGTH, SWING, SWING_UNITS, TEMPERATURE,
+    TOP_P, VARIATION, Feel, FillPlan, SettingError, Steering, parse_locks,
 )
 
 # Each continuous setting (a Steering or Feel field) and its Range.
@@ -23,7 +22,6 @@ FILL_CHOICES = tuple(str(FillPlan(every)) for every in (0, 2, PHRASE_BARS, 8, 16
 SETTINGS = ("style", "style_strength", "temperature", "top_k", "top_p", "variation", "density", "fills", "swing",
             "swing_unit", "humanize")
 SLIDER_STEPS = 200  # a slider's resolution over its range, rounded down to 1, 2 or 5 times a power of ten
-_FEEL_FIELDS = {field.name for field in fields(Feel)}
 
 
 def catalog(styles):
@@ -57,7 +55,7 @@ def _slider_step(setting):
 
 def settings_json(steering, feel):
     """{setting: value} of a Steering and Feel as JSON values, plus "locks": the locked drums' names."""
-    values = {name: getattr(feel if name in _FEEL_FIELDS else steering, name) for name in SETTINGS}
+    values = {name: getattr(feel if name in FEEL_FIELDS else steering, name) for name in SETTINGS}
     values["fills"] = str(steering.fills)
     values["locks"] = [DRUM_CLASSES[drum] for drum in sorted(steering.locks)]
     return values
