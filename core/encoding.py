@@ -116,7 +116,7 @@ class StepEncoding:
     def tempo_feature(bpm):
         """The tempo as the model hears it: in whole BPM, as GMD labels it (info.csv's bpm are integers), so
         that a live tempo reading of 179.96 and one of 180.02 ask the same of the model."""
-        return np.float32(np.log2(round(bpm or DEFAULT_BPM) / DEFAULT_BPM))
+        return np.float32(np.log2(np.rint(bpm or DEFAULT_BPM) / DEFAULT_BPM))
 
     def inputs(self, steps, velocities, first_position, style_id=0, bpm=None, offsets=None, label_ids=0):
         """Feature arrays (every name of FEATURES) for steps played at positions first_position, first_position+1,

@@ -15,8 +15,11 @@ from conftest import REPO_ROOT, TINY_MODEL_V2
 
 
 def test_studio_serves_on_loopback_with_a_token_and_stops_on_ctrl_c():
+    # Ctrl-C as a terminal delivers it: a test run started in the background (`pytest &`) hands its children
+    # SIGINT ignored, and Python then keeps it ignored
     process = subprocess.Popen([sys.executable, "-m", "deepbeat", "studio", "--model", str(TINY_MODEL_V2), "--port",
-                                "0"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "0"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = process.stdout.readline()
         assert line.startswith("deepbeat studio: open http://127.0.0.1:"), line + process.stderr.read()

@@ -5,8 +5,10 @@ The bridge benchmark runs its measurement inside either one, e.g.
 `with chromium_page(server.url): ...` or `with stalled_reader(server.url): ...`, and reads the
 server's stats() afterwards to see that the page did read.
 """
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -38,20 +40,33 @@ def chromium_page(url, executable=None):
     if executable is None:
         raise BrowserError(f"no Chromium found on PATH (looked for {', '.join(CHROMIUM_NAMES)})")
     sandbox = ["--no-sandbox"] if getattr(os, "geteuid", lambda: 1)() == 0 else []  # root has no user namespace
-    with tempfile.TemporaryDirectory(prefix="deepbeat-chromium-") as profile:
+    # Chromium's helpers (renderer, crash handler) outlive its main process for a moment and write to the
+    # profile: they run in a session of their own, which is ended whole, and the profile's removal tolerates one
+    with tempfile.TemporaryDirectory(prefix="deepbeat-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [executable, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check", "--mute-audio",
              f"--user-data-dir={profile}", *sandbox, url],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end_session(process)
+
+
+def _end_session(process):
+    """Terminate a process and everything in its session (the process alone where there are no process
+    groups); kill what is left after 10 s."""
+    for stop, wait in ((process.terminate, 10), (process.kill, None)):
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM if stop == process.terminate else signal.SIGKILL)
+        else:
+            stop()
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @contextmanager
