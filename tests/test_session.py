@@ -798,6 +798,23 @@ def test_bridge_threads_answer_in_real_time_and_stop_clean():
     assert_every_note_ends(transport.sent)
 
 
+def test_what_start_up_made_is_left_out_of_collections_while_the_bridge_runs():
+    """A full collection of a started bridge's objects took 7-9 ms holding the GIL, longer than a JACK period,
+    while JACK's process callback waited for it. They are frozen while it runs, and thawed after."""
+    import gc
+
+    bridge, transport = real_bridge(EchoGenerator())
+    stop = threading.Event()
+    runner = threading.Thread(target=bridge.run, args=(stop,))
+    runner.start()
+    while not transport.opened:
+        time.sleep(0.01)
+    frozen = gc.get_freeze_count()
+    stop.set()
+    runner.join(5)
+    assert frozen > 0 and gc.get_freeze_count() == 0
+
+
 def test_a_generation_error_stops_the_bridge_with_every_note_off():
     class Broken(EchoGenerator):
         def sample(self, num_steps, steering, bpm=None):
