@@ -148,24 +148,23 @@ class TempoEstimator:
         explains, the count slipped: returns the shift, and the held arrivals that fit it are fitted where
         they belong (earlier ones, delivered late, are dropped). Otherwise the tempo (or the phase) changed:
         returns 0, and the fit restarts from the held misses."""
-        held, interval = self._held, self.interval
-        newest = [r for _, _, r in held if abs(r) > self.threshold()][-SLIP_MISSES:]
+        held, interval, threshold = self._held, self.interval, self.threshold()
+        misses = [(index, time, residual) for index, time, residual in held if abs(residual) > threshold]
+        newest = [residual for _, _, residual in misses][-SLIP_MISSES:]
         middle = median(newest)
         shift = round(middle / interval)
         self._held = []
         if (shift and abs(middle - shift * interval) <= interval / 4
                 and all(abs(r - shift * interval) < interval / 2 for r in newest)
-                and abs(newest[-1] - newest[0]) <= 2 * self.threshold()):
+                and abs(newest[-1] - newest[0]) <= 2 * threshold):
             for index, time, residual in held:
                 if abs(residual - shift * interval) < interval / 2:
                     self._append(index + shift, time)
             self._residual = None
             return shift
-        # the fit restarts from the misses alone (held arrivals within the threshold are still on the old line), and
-        # reads the old tempo until it is trusted: a slope from a few ticks, some of them a JACK period late, can be
-        # several percent off
-        threshold = self.threshold()
-        self.restart([(index, time) for index, time, residual in held if abs(residual) > threshold])
+        # from the misses alone: held arrivals within the threshold are still on the old line, and a slope through
+        # both, some of them a JACK period late, read several percent off
+        self.restart([(index, time) for index, time, _ in misses])
         return 0
 
     def _append(self, index, time):

@@ -129,4 +129,3 @@ def test_a_missing_aalink_is_one_line_saying_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_aalink)
     with pytest.raises(DeepBeatError, match=r"needs the aalink package: pip install 'deepbeat\[link\]'$"):
         open_link(120)
-

@@ -56,17 +56,17 @@ def chromium_page(url, executable=None):
 def _end_session(process):
     """Terminate a process and everything in its session (the process alone where there are no process
     groups); kill what is left after 10 s."""
-    for stop, wait in ((process.terminate, 10), (process.kill, None)):
+    for last in (False, True):
         if hasattr(os, "killpg"):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM if stop == process.terminate else signal.SIGKILL)
+                os.killpg(process.pid, signal.SIGKILL if last else signal.SIGTERM)
         else:
-            stop()
+            (process.kill if last else process.terminate)()
         try:
-            process.wait(wait)
+            process.wait(None if last else 10)
             return
         except subprocess.TimeoutExpired:
-            continue
+            pass
 
 
 @contextmanager
