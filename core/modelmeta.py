@@ -11,6 +11,7 @@ from .drums import DRUM_CLASSES, PITCH_TABLES
 from .encoding import StepEncoding
 from .errors import ModelFileError
 from .grid import STEPS_PER_QUARTER
+from .timekeeping import TimeKeeping
 from .userfiles import parse_json
 
 # Bump when a reader of the old format would misread a new file. 2: timing head, offset and label inputs,
@@ -45,6 +46,11 @@ class ModelMetadata:
     data_summary: dict = field(default_factory=dict)
     eval: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    @property
+    def time_keeping(self):
+        """The training data's TimeKeeping (None for a model exported without it)."""
+        return TimeKeeping.in_summary(self.data_summary)
 
     def to_props(self):
         """metadata_props as {key: JSON text}."""
@@ -94,7 +100,7 @@ class ModelMetadata:
                 if name in values and values[name] != value:
                     raise ModelFileError(f"{source}: metadata field '{name}' is {values[name]!r}, its encoding says "
                                          f"{value!r}; re-export the model")
-            return cls(
+            metadata = cls(
                 encoding=encoding,
                 states=tuple(StateTensor.from_dict(s) for s in values["states"]),
                 hparams=dict(values["hparams"]),
@@ -102,5 +108,7 @@ class ModelMetadata:
                 eval=dict(values.get("eval") or {}),
                 format_version=version,
             )
+            metadata.time_keeping  # refuse damaged counts now, not when a style is first asked for
+            return metadata
         except (KeyError, TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
             raise ModelFileError(f"{source}: damaged DeepBeat metadata ({type(error).__name__}: {error})") from None

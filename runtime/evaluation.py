@@ -186,10 +186,10 @@ def grouped(bars, focus=FOCUS_STYLE):
     return {"all": bar_figures(bars), focus: bar_figures(bars.where(bars.styles == focus))}
 
 
-def skeleton_ride_shares(model, real_bars, steering, bars=4, outputs=32, seed=0):
+def skeleton_ride_shares(model, real_bars, steering, bars=4, outputs=32, seed=0, styles=SKELETON_STYLES):
     """Per style: the ride's share of time keeping after the kick-and-snare skeleton, generated and real."""
     shares = {}
-    for style in SKELETON_STYLES:
+    for style in styles:
         if style not in model.encoding.styles:
             continue
         beats = continue_primer(model, DrumGrid(SKELETON), bars * STEPS_PER_BAR, replace(steering, style=style),

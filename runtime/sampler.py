@@ -7,9 +7,10 @@ that velocities and timing take every value, not only bin centres; drawn steps a
 
 How to sample (a Steering) is given with every call, so the caller alone owns it. Its controls
 shape the step distribution in this order: style guidance (the same step run with the style and
-with "any" in one batched call, logits mixed by the style strength), temperature, density (a bias
-per hit), variation (a mix with the steps one and two bars back), locked drums (steps whose
-locked drums differ from the figure last heard are ruled out), then top-k / top-p. No TensorFlow here.
+with "any" in one batched call, logits mixed by the style strength), temperature, the style's time
+keeping (when the figure heard keeps no time: no hats, no ride), density (a bias per hit), variation
+(a mix with the steps one and two bars back), locked drums (steps whose locked drums differ from the
+figure last heard are ruled out), then top-k / top-p. No TensorFlow here.
 """
 from dataclasses import dataclass
 
@@ -19,12 +20,16 @@ from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.encoding import ANY_STYLE, BEAT, FILL, NUM_STEP_CLASSES, hits_of, next_position, step_of
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
+from deepbeat.musical import TIME_KEEPERS
 from deepbeat.tempo import DEFAULT_BPM
 
 from .steering import SettingError
 
 _NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one bar
 _HITS_PER_STEP = hits_of(np.arange(NUM_STEP_CLASSES)).sum(axis=1).astype(np.float32)
+# How far the style's time keeping (its log-odds against all styles) moves each step at style strength 1;
+# 1 alone leaves a jazz ride at 9 % of the time keeping after a kick-and-snare skeleton (docs/BENCHMARKS.md).
+TIME_KEEPING_WEIGHT = 2.0
 DENSITY_BIAS = 0.6  # log-odds per hit at density 1 (docs/BENCHMARKS.md: onsets per bar against density)
 COPY_AT_ZERO_VARIATION = 0.95  # at variation 0 the model keeps 5% of its say: small changes only
 COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two bars back
@@ -84,6 +89,8 @@ class DrumSampler:
         self._constant_features = {}  # (rows, style id, bpm) -> the features that stay the same between steps
         # The counter keeps only the low bits, so positions repeat with this period.
         self._position_table = self.encoding.position_features(np.arange(self.encoding.position_period))
+        self._time_keeping = model.time_keeping  # None: the model carries no time-keeping counts
+        self._time_keeping_odds = {}  # style -> [16, 512] log-odds (TimeKeeping.log_odds)
         self._state = self._any_state = None  # the any-style branch runs while style guidance is on
         self._position = 0
         self._outputs = self._any_outputs = None
@@ -256,8 +263,12 @@ class DrumSampler:
         shifted = (logits - logits.max(axis=1, keepdims=True)) * (1.0 / temperature)
         model = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         weights = model
+        bias = self._time_keeping_bias(steering)
         if steering.density:
-            weights = weights + DENSITY_BIAS * steering.density * _HITS_PER_STEP
+            density = DENSITY_BIAS * steering.density * _HITS_PER_STEP
+            bias = density if bias is None else bias + density
+        if bias is not None:
+            weights = weights + bias
             weights = weights - _logsumexp(weights)
         copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
         if copy > 0:
@@ -265,6 +276,17 @@ class DrumSampler:
         if steering.locks:
             weights = np.where(self._lock_allows(steering.locks), weights, -np.inf)
         return weights, model
+
+    def _time_keeping_bias(self, steering):
+        """The style's say over the time keeping at this step ([512] log-odds x strength), when the figure
+        heard keeps no time (the player left the hats and ride to the style); None otherwise."""
+        if (self._time_keeping is None or steering.style == ANY_STYLE or not steering.style_strength
+                or self._heard[1][:, list(TIME_KEEPERS)].any()):
+            return None
+        if steering.style not in self._time_keeping_odds:
+            self._time_keeping_odds[steering.style] = self._time_keeping.log_odds(steering.style)
+        odds = self._time_keeping_odds[steering.style][self._position % STEPS_PER_BAR]
+        return (TIME_KEEPING_WEIGHT * steering.style_strength) * odds
 
     def _mix_with_earlier_bars(self, weights, copy):
         """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any)."""

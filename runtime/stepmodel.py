@@ -150,6 +150,11 @@ class StepModel:
         return self.metadata.encoding
 
     @property
+    def time_keeping(self):
+        """Where the training data's styles keep time (a TimeKeeping), or None."""
+        return self.metadata.time_keeping
+
+    @property
     def info(self):
         """Where the model came from: hparams, eval metrics, data summary."""
         metadata = self.metadata

@@ -13,16 +13,17 @@ from deepbeat.benchresults import machine
 from deepbeat.drums import class_index
 from deepbeat.encoding import FILL
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
-from deepbeat.musical import is_fill_like, onsets, ride_share
+from deepbeat.musical import is_fill_like, onsets
 from deepbeat.paths import portable
 
-from .evaluation import BAR_SHAPE, SKELETON, beat_files, generate, primer_figures, real
+from .evaluation import BAR_SHAPE, SKELETON, beat_files, generate, primer_figures, real, skeleton_ride_shares
 from .sampler import DrumSampler
 from .steering import Feel, FillPlan, Steering, parse_locks
 
 BARS = 4
 VARIATIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
-STRENGTHS = (0.0, 1.0, 1.5, 2.0, 3.0, 4.0)
+STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+STRENGTH_STYLES = ("jazz", "hiphop")
 DENSITIES = (-1.0, -0.5, 0.0, 0.5, 1.0)
 FILLS = ("off", "every:4", "every:2")
 SWINGS = (50.0, 54.0, 58.0, 62.0, 66.0, 75.0)
@@ -45,19 +46,15 @@ def variation_sweep(model, files, outputs, seed):
 
 
 def style_strength_sweep(model, files, outputs, seed):
-    """The ride's share of time keeping after the kick-and-snare skeleton, jazz and hip-hop, per strength."""
+    """The ride's share of time keeping after the kick-and-snare skeleton, jazz and hip-hop, per strength (the
+    musical evaluation's figure)."""
     _, real_bars = real(files, BARS)
     rows = []
     for strength in STRENGTHS:
-        row = {"style_strength": strength}
-        for style in ("jazz", "hiphop"):
-            sampler = DrumSampler(model, num_outputs=outputs * 4, seed=seed)
-            steering = Steering(style=style, style_strength=strength)
-            sampler.prime(DrumGrid(SKELETON), steering)
-            row[style] = ride_share(sampler.sample_rows(BARS * STEPS_PER_BAR, steering).velocities.reshape(BAR_SHAPE))
-        rows.append(row)
-    return {"rows": rows, "real": {style: ride_share(real_bars.velocities[real_bars.styles == style])
-                                   for style in ("jazz", "hiphop")}}
+        shares = skeleton_ride_shares(model, real_bars, Steering(style_strength=strength), bars=BARS, seed=seed,
+                                      styles=STRENGTH_STYLES)
+        rows.append({"style_strength": strength, **{style: shares[style]["generated"] for style in STRENGTH_STYLES}})
+    return {"rows": rows, "real": {style: shares[style]["real"] for style in STRENGTH_STYLES}}
 
 
 def density_sweep(model, files, outputs, seed):

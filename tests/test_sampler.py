@@ -107,8 +107,9 @@ def test_seed_stream_does_not_depend_on_the_call_pattern(model):
 class FixedLogits:
     """A step model (StepModel's interface) whose logits are always the given ones; it keeps the inputs it saw."""
 
-    def __init__(self, encoding, class_probability, velocity_probability):
+    def __init__(self, encoding, class_probability, velocity_probability, time_keeping=None):
         self.encoding = encoding
+        self.time_keeping = time_keeping
         self.class_logits = np.log(np.maximum(class_probability, 1e-30)).astype(np.float32)
         self.velocity_logits = np.log(velocity_probability).astype(np.float32)
         self.seen = []

@@ -14,6 +14,8 @@ from deepbeat.cli import build_parser, main  # noqa: E402
 from deepbeat.dataset import Sequence, save_split  # noqa: E402
 from deepbeat.errors import DeepBeatError, ModelFileError  # noqa: E402
 from deepbeat.grid import DrumGrid  # noqa: E402
+from deepbeat.runtime.stepmodel import StepModel  # noqa: E402
+from deepbeat.timekeeping import TimeKeeping  # noqa: E402
 from deepbeat.training.examples import (  # noqa: E402
     encode_sequences, encoding_for, load_sequences, training_dataset, window_rows,
 )
@@ -233,6 +235,9 @@ def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, ca
     assert code == 0 and weights.exists()
     config = json.loads((tmp_path / "model" / "tiny.json").read_text())
     assert config["training"]["step"] == 2 and config["data_summary"]["train"]["sequences"] == 6
+    # the training data's time keeping travels with the model: the sampler's style prior
+    counted = TimeKeeping.of(load_sequences(data, "train"))
+    assert counted.bars and TimeKeeping.in_summary(config["data_summary"]).to_dict() == counted.to_dict()
     # paths outside the working folder are written by name: the config travels with the model
     assert config["training"]["commands"] == [
         f'deepbeat train --data {data.name} --run-dir {run.name} --hparams "{TINY}" --num-training-steps 2 --seed 1 '
@@ -271,6 +276,10 @@ def test_cli_train_exports_weights_and_eval_writes_the_report(data, tmp_path, ca
     markdown = (tmp_path / "musical.md").read_text()
     assert "## Musical evaluation" in markdown and "## Ablation" in markdown and "| adherence" in markdown
     assert "musical evaluation, validation split" in out.out
+
+    code, out = run_cli(capsys, "export", "--weights", str(weights))
+    assert code == 0, out.err
+    assert StepModel.load(weights.with_suffix("").with_suffix(".onnx")).time_keeping.to_dict() == counted.to_dict()
 
 
 def test_musical_evaluation_of_an_exported_model_needs_no_tensorflow(data, tmp_path):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.encoding import FEATURES
 from deepbeat.modelmeta import StateTensor
+from deepbeat.timekeeping import TimeKeeping
 from deepbeat.runtime.stepmodel import HEADS, StepOutputs
 
 from .model import model_inputs
@@ -178,6 +179,7 @@ class KerasStepModel:
 
     def __init__(self, trained):
         self.encoding = trained.encoding
+        self.time_keeping = TimeKeeping.in_summary(trained.info.get("data_summary", {}))
         self._step = step_function(trained.model, trained.hparams)
         self._states = state_tensors(trained.hparams)
         self._features = self.encoding.features

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from deepbeat.errors import DeepBeatError
 from deepbeat.progress import Progress
+from deepbeat.timekeeping import TimeKeeping
 
 from .examples import encode_sequences, encoding_for, load_sequences, sequence_batches, training_dataset
 from .hparams import HParams
@@ -102,6 +103,7 @@ def data_summary(data_dir, train, validation):
         "train": {"sequences": len(train), "steps": sum(s.grid.num_steps for s in train)},
         "validation": {"sequences": len(validation), "steps": sum(s.grid.num_steps for s in validation)},
         "train_styles": dict(sorted(styles.items())),
+        "time_keeping": TimeKeeping.of(train).to_dict(),  # the sampler's style prior (deepbeat.timekeeping)
     }
 
 
