@@ -13,6 +13,7 @@ keeping (when the figure heard keeps no time: no hats, no ride), density (a bias
 figure last heard are ruled out), then top-k / top-p. No TensorFlow here.
 """
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,6 +35,8 @@ DENSITY_BIAS = 0.6  # log-odds per hit at density 1 (docs/BENCHMARKS.md: onsets 
 COPY_AT_ZERO_VARIATION = 0.95  # at variation 0 the model keeps 5% of its say: small changes only
 COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two bars back
 NO_STEP = -1
+_COPY_COLUMNS = [-distance for distance in COPY_WEIGHTS]  # where those steps sit in the history
+_COPY_SHARES = np.array(list(COPY_WEIGHTS.values()))
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class SamplerSnapshot:
     outputs: object
     any_outputs: object
     history: np.ndarray
-    heard: np.ndarray
+    heard: "Figure"
     scores: np.ndarray
     rng_state: dict
 
@@ -95,7 +98,7 @@ class DrumSampler:
         self._position = 0
         self._outputs = self._any_outputs = None
         self._history = np.full((num_outputs, 2 * STEPS_PER_BAR), NO_STEP, np.int32)  # last steps, newest last
-        self._heard = _silent_bar()  # the figure last heard, by bar position: steps, velocities, offsets
+        self._heard = Figure.silent()  # the figure last heard, by bar position
     @property
     def position(self):
         """The position of the next step, counted from the primer's first step."""
@@ -120,7 +123,7 @@ class DrumSampler:
         self._state = self.model.initial_state(1)  # rows are identical until sampling: feed one, then copy
         self._any_state = self.model.initial_state(1) if steering.guided else None
         self._history = np.full((1, 2 * STEPS_PER_BAR), NO_STEP, np.int32)
-        self._heard = _silent_bar()
+        self._heard = Figure.silent()
         self._position = first_position
         self._feed(grid, steering)
         self.reorder(np.zeros(self.num_outputs, np.int64))
@@ -157,13 +160,14 @@ class DrumSampler:
         """Feed real steps; the last bar of them becomes the figure locked drums keep."""
         self.bpm = grid.bpm
         rows = len(self._state[0])
-        heard = [array.copy() for array in self._heard]
+        steps, velocities, offsets = (array.copy() for array in (self._heard.steps, self._heard.velocities,
+                                                                   self._heard.offsets))
         for step, velocity, offset in zip(grid.steps, grid.velocities, grid.offsets):
             position = self._position % STEPS_PER_BAR
-            heard[0][position], heard[1][position], heard[2][position] = step, velocity, offset
+            steps[position], velocities[position], offsets[position] = step, velocity, offset
             self._advance(np.full(rows, step, np.int32), np.broadcast_to(velocity, (rows, NUM_DRUM_CLASSES)),
                           np.broadcast_to(offset, (rows, NUM_DRUM_CLASSES)), steering)
-        self._heard = tuple(heard)
+        self._heard = Figure(steps, velocities, offsets)
 
     def _advance(self, steps, velocities, offsets, steering):
         """Run the model on one step per row (and its any-style branch in the same call, while guidance is on)."""
@@ -281,7 +285,7 @@ class DrumSampler:
         """The style's say over the time keeping at this step ([512] log-odds x strength), when the figure
         heard keeps no time (the player left the hats and ride to the style); None otherwise."""
         if (self._time_keeping is None or steering.style == ANY_STYLE or not steering.style_strength
-                or self._heard[1][:, list(TIME_KEEPERS)].any()):
+                or self._heard.keeps_time):
             return None
         if steering.style not in self._time_keeping_odds:
             self._time_keeping_odds[steering.style] = self._time_keeping.log_odds(steering.style)
@@ -290,22 +294,23 @@ class DrumSampler:
 
     def _mix_with_earlier_bars(self, weights, copy):
         """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any)."""
-        prior = np.zeros(weights.shape)
-        rows = np.arange(len(weights))
-        for distance, share in COPY_WEIGHTS.items():
-            earlier = self._history[:, -distance]
-            known = earlier != NO_STEP
-            prior[rows[known], earlier[known]] += share
-        total = prior.sum(axis=1, keepdims=True)
-        mixed = np.where(total > 0, (1 - copy) * np.exp(weights) + copy * prior / np.maximum(total, 1e-12),
-                         np.exp(weights))
+        mixed = np.exp(weights)
+        earlier = self._history[:, _COPY_COLUMNS]  # [rows, distances]
+        shares = np.where(earlier != NO_STEP, _COPY_SHARES, 0.0)
+        total = shares.sum(axis=1)
+        rows = np.flatnonzero(total > 0)
+        if len(rows):
+            mixed[rows] *= 1 - copy
+            for column in range(len(_COPY_COLUMNS)):  # one index per row: += adds them all
+                # a step not known (NO_STEP) adds its share of 0 to the last class
+                mixed[rows, earlier[rows, column]] += copy * shares[rows, column] / total[rows]
         with np.errstate(divide="ignore"):
             return np.log(mixed)
 
     def _lock_allows(self, locks):
         """Which step classes keep the locked drums as the figure last heard plays them at this position: [512]."""
         mask = int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), list(locks))))
-        wanted = int(self._heard[0][self._position % STEPS_PER_BAR]) & mask
+        wanted = int(self._heard.steps[self._position % STEPS_PER_BAR]) & mask
         return (np.arange(NUM_STEP_CLASSES) & mask) == wanted
 
     def _draw(self, steering, noise):
@@ -340,8 +345,8 @@ class DrumSampler:
         if steering.locks:  # locked drums play as heard: their velocities and timing too
             position = self._position % STEPS_PER_BAR
             locked = np.isin(np.arange(NUM_DRUM_CLASSES), list(steering.locks))
-            velocities = np.where(locked, self._heard[1][position], velocities).astype(np.uint8)
-            offsets = np.where(locked, self._heard[2][position], offsets)
+            velocities = np.where(locked, self._heard.velocities[position], velocities).astype(np.uint8)
+            offsets = np.where(locked, self._heard.offsets[position], offsets)
         return steps.astype(np.int32), velocities, offsets.astype(np.float32)
 
     def reorder(self, rows):
@@ -355,10 +360,24 @@ class DrumSampler:
         self.scores = self.scores[rows]
 
 
-def _silent_bar():
-    """(steps [16], velocities [16, 9], offsets [16, 9]) of a bar without hits."""
-    return (np.zeros(STEPS_PER_BAR, np.int32), np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8),
-            np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.float32))
+@dataclass(frozen=True)
+class Figure:
+    """The figure last heard, by bar position: steps [16], velocities and offsets [16, 9]."""
+
+    steps: np.ndarray
+    velocities: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def silent(cls):
+        """A bar without hits."""
+        return cls(np.zeros(STEPS_PER_BAR, np.int32), np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.uint8),
+                   np.zeros((STEPS_PER_BAR, NUM_DRUM_CLASSES), np.float32))
+
+    @cached_property
+    def keeps_time(self):
+        """Whether it plays a time keeper (a hat or the ride) anywhere."""
+        return bool(self.velocities[:, list(TIME_KEEPERS)].any())
 
 
 def _logsumexp(values):

@@ -81,7 +81,12 @@ def step_function(model, hparams):
     """A tf.function (features..., states...) -> dict of logits of each head and next states.
 
     Feature inputs are one step of StepEncoding.inputs (the features the model takes) with a leading
-    batch dimension.
+    batch dimension. The graph is kept to few nodes, since a batch-1 step pays a few microseconds for
+    every node it runs: each layer's bias, style and label rows are one row of a table indexed by
+    style and label together, and all layers' tables are read by one gather; the step's own and its
+    lookback steps' embedding rows by another; the attention's query, key and value by one product,
+    the scale folded into the query. The attention window's keys are kept feature by feature (each
+    key component over the window), so that scores and context are two plain batched products.
     """
     def weights(name):
         # numpy arrays become constants of the traced graph (captured tensors would become inputs)
@@ -94,26 +99,49 @@ def step_function(model, hparams):
     if hparams.lookback_distances:
         lookback, = weights("lookback_embedding")
         tables.update({f"lookback_{d}": lookback for d in hparams.lookback_distances})
+    styles, labels = len(tables["style"]), len(tables.get("label", [None]))
 
-    def folded(kernel, segments):
-        """(gathered tables {input: table}, dense input names, dense kernel) of one layer's input kernel."""
+    def conditioned(rows, bias):
+        """Bias plus folded style and label rows of one layer: a table indexed by style * labels + label."""
+        table = bias + _fold(tables["style"], rows["style"])[:, None, :]
+        if "label" in rows:
+            table = table + _fold(tables["label"], rows["label"])[None, :, :]
+        return np.broadcast_to(table, (styles, labels, len(bias))).reshape(styles * labels, len(bias))
+
+    def split(kernel, segments, bias):
+        """(conditioning table, or the bias when the layer has no conditioning; names of the dense inputs and
+        their kernel rows; the other embedded inputs' folded tables {name: table})."""
         rows = _split_rows(kernel, segments)
-        gathered = {name: _fold(tables[name], rows[name]) for name, _ in segments if name in tables}
+        condition = conditioned(rows, bias) if "style" in rows else bias
         dense = [name for name, _ in segments if name not in tables]
-        return gathered, dense, np.concatenate([rows[name] for name in dense])
+        embedded = {name: _fold(tables[name], rows[name]) for name, _ in segments
+                    if name in tables and name not in ("style", "label")}
+        return condition, dense, np.concatenate([rows[name] for name in dense]), embedded
 
     cells = []
     for index, segments in enumerate(layout.layers):
         kernel, recurrent_kernel, bias = weights(f"lstm_{index}")
-        gathered, dense, dense_kernel = folded(kernel, segments)
-        cells.append((gathered, dense, np.concatenate([dense_kernel, recurrent_kernel]), bias))
+        condition, dense, dense_kernel, embedded = split(kernel, segments, bias)
+        cells.append((condition, dense, np.concatenate([dense_kernel, recurrent_kernel]), embedded))
     head_names = ["class_logits"] + [f"{head}_dense" for head in HEADS[1:] if _has_head(hparams, head)]
     head_kernels = [weights(name) for name in head_names]
     widths = [kernel.shape[1] for kernel, _ in head_kernels]
-    head = folded(np.concatenate([k for k, _ in head_kernels], 1), layout.head)
-    head_bias = np.concatenate([b for _, b in head_kernels])
+    head_condition, head_dense, head_kernel, _ = split(
+        np.concatenate([k for k, _ in head_kernels], 1), layout.head, np.concatenate([b for _, b in head_kernels]))
+    # the tables of every conditioned layer side by side: one gather, then a split
+    conditions = [c for c in [cell[0] for cell in cells] + [head_condition] if c.ndim == 2]
+    condition_table = np.concatenate(conditions, 1) if conditions else None
+    # the first layer's embedded inputs (the step, and the steps one and two bars back) stacked: one gather
+    first = cells[0][3]
+    sequence_names = list(first)
+    sequence_starts = np.cumsum([0] + [len(first[name]) for name in sequence_names])[:-1].astype(np.int32)
+    sequence_table = np.concatenate([first[name] for name in sequence_names])
     if hparams.attn_length:
         query, key, value = (np.asarray(w, np.float32) for w in model.get_layer("attention").get_weights())
+        projections = np.concatenate([query / np.float32(hparams.attn_size) ** 0.5, key, value], 1)
+    distances = list(hparams.lookback_distances)
+    repeats = [index for index, name in enumerate(cells[0][1]) if name.startswith("repeats_")]
+    assert repeats == list(range(repeats[0], repeats[0] + len(distances))) if distances else not repeats, cells[0][1]
     states = state_tensors(hparams)
     names = [name for name in FEATURES if name in model_inputs(hparams)]
     shapes = dict(_SHAPES, position=([None, hparams.counter_bits], tf.float32))
@@ -125,42 +153,50 @@ def step_function(model, hparams):
         inputs = dict(zip(names, arguments))
         state = dict(zip((s.name for s in states), arguments[len(names):]))
         outputs = {}
-        if hparams.lookback_distances:
-            ids = tf.cast(inputs["step_class"] + 1, tf.float32)
+        sequence_ids = [tf.expand_dims(inputs["step_class"], 1)]
+        if distances:
+            ids = tf.expand_dims(tf.cast(inputs["step_class"] + 1, tf.float32), 1)
             history = state["history"]
             length = history.shape[1]
-            new_history = tf.concat([history[:, 1:], ids[:, None]], 1)
+            new_history = tf.concat([history[:, 1:], ids], 1)
             outputs["history_next"] = new_history
-            for distance in hparams.lookback_distances:
-                inputs[f"lookback_{distance}"] = tf.cast(new_history[:, length - distance], tf.int32)
-                earlier = history[:, length - distance]
-                inputs[f"repeats_{distance}"] = tf.cast(tf.equal(ids, earlier), tf.float32)[:, None]
+            columns = [length - distance for distance in distances]
+            sequence_ids.append(tf.cast(tf.gather(new_history, columns, axis=1), tf.int32))
+            inputs["repeats"] = tf.cast(tf.equal(tf.gather(history, columns, axis=1), ids), tf.float32)
+        rows = tf.gather(sequence_table, tf.concat(sequence_ids, 1) + sequence_starts)
+        first_rows = tf.reduce_sum(rows, 1) if len(sequence_names) > 1 else rows[:, 0]
+        if condition_table is not None:
+            chosen = inputs["style"] * labels + inputs["label"] if "label" in tables else inputs["style"]
+            parts = iter(tf.split(tf.gather(condition_table, chosen), [len(c[0]) for c in conditions], axis=-1))
+        layer_conditions = [next(parts) if c.ndim == 2 else c for c in [cell[0] for cell in cells] + [head_condition]]
 
-        def layer_input(gathered, dense, bias):
-            total = bias
-            for name, table in gathered.items():
-                total = total + tf.gather(table, inputs[name])
-            return total, [inputs[name] for name in dense]
+        def dense_input(dense):
+            """The layer's dense inputs side by side (the repeat flags of every distance are one input)."""
+            flags = f"repeats_{distances[0]}" if distances else None
+            return [inputs["repeats"] if name == flags else inputs[name]
+                    for name in dense if not name.startswith("repeats_") or name == flags]
 
         x = None
-        for index, (gathered, dense, kernel, bias) in enumerate(cells):
+        for index, (_, dense, kernel, _) in enumerate(cells):
             inputs["x"] = x
             h, c = state[f"lstm_{index}_h"], state[f"lstm_{index}_c"]
-            total, dense_inputs = layer_input(gathered, dense, bias)
-            x, c = _lstm_update(total + tf.matmul(tf.concat(dense_inputs + [h], -1), kernel), c)
+            total = layer_conditions[index] + tf.matmul(tf.concat(dense_input(dense) + [h], -1), kernel)
+            x, c = _lstm_update(total + first_rows if index == 0 else total, c)
             outputs[f"lstm_{index}_h_next"], outputs[f"lstm_{index}_c_next"] = tf.identity(x), c
         inputs["x"] = x
         if hparams.attn_length:
-            size = hparams.attn_size
-            keys = tf.concat([state["attention_keys"][:, size:], tf.matmul(x, key)], 1)
-            values = tf.concat([state["attention_values"][:, size:], tf.matmul(x, value)], 1)
-            outputs["attention_keys_next"], outputs["attention_values_next"] = keys, values
-            slots = [-1, hparams.attn_length, size]
-            scores = tf.einsum("bk,bjk->bj", tf.matmul(x, query), tf.reshape(keys, slots)) / float(size) ** 0.5
-            inputs["context"] = tf.einsum("bj,bjv->bv", tf.nn.softmax(scores, -1), tf.reshape(values, slots))
-        gathered, dense, kernel = head
-        total, dense_inputs = layer_input(gathered, dense, head_bias)
-        logits = tf.split(total + tf.matmul(tf.concat(dense_inputs, -1), kernel), widths, axis=-1)
+            size, length = hparams.attn_size, hparams.attn_length
+            query_now, key_now, value_now = tf.split(tf.matmul(x, projections), 3, axis=-1)
+            keys = tf.concat([tf.reshape(state["attention_keys"], [-1, size, length])[:, :, 1:],
+                              tf.expand_dims(key_now, 2)], 2)  # [B, size, window]
+            values = tf.concat([tf.reshape(state["attention_values"], [-1, length, size])[:, 1:],
+                                tf.expand_dims(value_now, 1)], 1)  # [B, window, size]
+            outputs["attention_keys_next"] = tf.reshape(keys, [-1, size * length])
+            outputs["attention_values_next"] = tf.reshape(values, [-1, length * size])
+            scores = tf.nn.softmax(tf.matmul(tf.expand_dims(query_now, 1), keys), -1)  # [B, 1, window]
+            inputs["context"] = tf.reshape(tf.matmul(scores, values), [-1, size])
+        total = layer_conditions[-1] + tf.matmul(tf.concat(dense_input(head_dense), -1), head_kernel)
+        logits = tf.split(total, widths, axis=-1)
         outputs["class_logits"] = logits[0]
         for head_name, values in zip(head_names[1:], logits[1:]):
             name = head_name.replace("_dense", "_logits")
