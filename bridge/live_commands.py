@@ -146,6 +146,8 @@ def register(subparsers, benchmarks):
                    "figures in docs/BENCHMARKS.md)")
     p.add_argument("--only", metavar="TEXT", help="run only the scenarios whose name contains TEXT")
     p.add_argument("--no-load", action="store_true", help="do not keep the other core busy during the soak")
+    p.add_argument("--realtime-server", action="store_true", help="run every scenario on a real-time JACK server "
+                   "of the suite's own, as jackd runs by default (the soak always does)")
     add_results_option(p, "faults")
     p.set_defaults(run=_bench_faults, command="bench faults")
 
@@ -272,5 +274,5 @@ def _bench_faults(args):
     from .faults import run_suite
 
     outcomes = run_suite(model=args.model, soak_minutes=args.soak_minutes, only=args.only, out=args.out,
-                         load=not args.no_load)
+                         load=not args.no_load, realtime_server=args.realtime_server)
     return 0 if all(outcome.ok for outcome in outcomes) else 1

@@ -20,7 +20,9 @@ import time
 import pytest
 
 from deepbeat.bridge import faults
-from deepbeat.bridge.simdaw import BACK_BEAT, SimulatedDaw, clock_script, start_bridge_process, stop_bridge_process
+from deepbeat.bridge.simdaw import (
+    BACK_BEAT, SimulatedDaw, Transcript, clock_script, start_bridge_process, stop_bridge_process,
+)
 from deepbeat.bridge.transport import PortError
 
 from conftest import TINY_MODEL
@@ -276,3 +278,22 @@ def test_the_suites_jack_log_reading_tells_the_bridges_xruns_from_the_machines()
     ])
     assert faults.xrun_causes(log, "DeepBeatFaults4242") == {
         "driver_woke_late": 2, "bridge_running": 1, "bridge_not_yet_run": 1, "daw_running": 1, "daw_not_yet_run": 1}
+
+
+def test_a_note_due_within_the_clocks_jitter_of_stop_is_not_judged():
+    """The issue's run (±1 ms of jitter at 93 BPM) once counted a wrong note: an early kick of the bar after the
+    last, due 0.1 ms after the script's Stop, went out because the jittered clock put its moment just before
+    the Stop. Whether it plays is the jitter's draw, in the reference as live."""
+    ticks = [0.1 + 0.02 * k for k in range(96)]
+    stop = ticks[-1] + 0.001
+    period = 0.005
+
+    def judged(jitter_s, due):
+        heard = Transcript(period, played=[(0.0, bytes([0xFA])), (stop, bytes([0xFC]))],
+                           received=[(due + 2 * period, bytes([0x99, 36, 112])), (stop + 0.01, bytes([0x89, 36, 0]))])
+        scenario = faults.Scenario("jitter", "2", jitter_s=jitter_s)
+        return faults.judge(scenario, ticks, [], heard, 0, "", "")
+
+    assert judged(0.001, stop - 0.0005).wrong == 0 and judged(0.001, stop - 0.0005).ok
+    assert judged(0.0, stop - 0.0005).wrong == 1  # without jitter the reference's Stop is the live one's
+    assert judged(0.001, stop - 0.01).wrong == 1  # a note well before the Stop is judged as ever
