@@ -37,6 +37,11 @@ COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two b
 NO_STEP = -1
 _COPY_COLUMNS = [-distance for distance in COPY_WEIGHTS]  # where those steps sit in the history
 _COPY_SHARES = np.array(list(COPY_WEIGHTS.values()))
+_KEEPER_BITS = int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), TIME_KEEPERS)))
+# every combination of the time keepers, as step bits: a step's variants that differ only in its time keeping
+_KEEPER_VARIANTS = np.array([int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES),
+                                                 [d for i, d in enumerate(TIME_KEEPERS) if k >> i & 1])))
+                             for k in range(2 ** len(TIME_KEEPERS))])
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,7 @@ class DrumSampler:
         model = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         weights = model
         bias = self._time_keeping_bias(steering)
+        keeping_open = bias is not None  # the time keeping is the style's, not the figure's to copy
         if steering.density:
             density = DENSITY_BIAS * steering.density * _HITS_PER_STEP
             bias = density if bias is None else bias + density
@@ -276,7 +282,7 @@ class DrumSampler:
             weights = weights - _logsumexp(weights)
         copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
         if copy > 0:
-            weights = self._mix_with_earlier_bars(weights, copy)
+            weights = self._mix_with_earlier_bars(weights, copy, keeping_open)
         if steering.locks:
             weights = np.where(self._lock_allows(steering.locks), weights, -np.inf)
         return weights, model
@@ -292,18 +298,31 @@ class DrumSampler:
         odds = self._time_keeping_odds[steering.style][self._position % STEPS_PER_BAR]
         return (TIME_KEEPING_WEIGHT * steering.style_strength) * odds
 
-    def _mix_with_earlier_bars(self, weights, copy):
-        """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any)."""
-        mixed = np.exp(weights)
+    def _mix_with_earlier_bars(self, weights, copy, keeping_open=False):
+        """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any).
+
+        With `keeping_open` only what those steps play besides the time keeping is copied: each one's share
+        goes to its variants with every combination of hats and ride, as the distribution weighs them.
+        """
+        distribution = np.exp(weights)
+        mixed = distribution.copy()
         earlier = self._history[:, _COPY_COLUMNS]  # [rows, distances]
         shares = np.where(earlier != NO_STEP, _COPY_SHARES, 0.0)
         total = shares.sum(axis=1)
         rows = np.flatnonzero(total > 0)
         if len(rows):
             mixed[rows] *= 1 - copy
-            for column in range(len(_COPY_COLUMNS)):  # one index per row: += adds them all
-                # a step not known (NO_STEP) adds its share of 0 to the last class
-                mixed[rows, earlier[rows, column]] += copy * shares[rows, column] / total[rows]
+            for column in range(len(_COPY_COLUMNS)):  # one index per row (and variant): += adds them all
+                # a step not known (NO_STEP) adds its share of 0 (to the last class, or to step 0's variants)
+                share = copy * shares[rows, column] / total[rows]
+                if keeping_open:
+                    variants = (np.maximum(earlier[rows, column], 0) & ~_KEEPER_BITS)[:, None] | _KEEPER_VARIANTS
+                    weighed = distribution[rows[:, None], variants]
+                    sums = weighed.sum(axis=1, keepdims=True)
+                    spread = np.where(sums > 0, weighed / np.where(sums > 0, sums, 1.0), 1.0 / len(_KEEPER_VARIANTS))
+                    mixed[rows[:, None], variants] += share[:, None] * spread
+                else:
+                    mixed[rows, earlier[rows, column]] += share
         with np.errstate(divide="ignore"):
             return np.log(mixed)
 

@@ -103,3 +103,24 @@ def test_the_style_keeps_time_when_the_figure_heard_keeps_none():
     assert np.array_equal(_ride_shares(counted, skeleton, "jazz", strength=0.0),
                           _ride_shares(counted, skeleton, "any", strength=0.0))
     assert np.array_equal(_ride_shares(None, skeleton, "jazz"), _ride_shares(None, skeleton, "any"))
+
+
+def test_variation_copies_what_the_player_played_and_leaves_the_time_keeping_to_the_style():
+    """At variation 0 the figure heard is copied. When it keeps no time and the style has its say, only what the
+    player played is copied (the kick here); the copied step's hats and ride are the style's and the model's."""
+    counted = TimeKeeping.of([sequence(bars(*[{RIDE: range(16)}] * 20), "jazz"),
+                              sequence(bars(*[{HAT: range(16)}] * 20), "rock")])
+    encoding = StepModel.load(TINY_MODEL_V2).encoding
+    uniform = FixedLogits(encoding, np.full(NUM_STEP_CLASSES, 1.0 / NUM_STEP_CLASSES), np.ones(encoding.velocity_bins),
+                          counted)
+
+    def first_steps(style):
+        sampler = DrumSampler(uniform, num_outputs=2000, seed=5)
+        steering = Steering(style=style, variation=0.0)
+        sampler.prime(bars({KICK: [0, 8, 10], SNARE: [4, 12]}), steering)  # the next step copies step 0: a kick
+        return hits_of([grid.steps[0] for grid in sampler.sample(1, steering)])
+
+    jazz, plain = first_steps("jazz"), first_steps("any")
+    assert jazz[:, KICK].mean() > 0.9 and plain[:, KICK].mean() > 0.9  # the player's kick stays
+    assert jazz[:, RIDE].mean() > 0.8 and not jazz[:, SNARE][jazz[:, RIDE]].mean() > 0.1
+    assert plain[:, RIDE].mean() < 0.1  # no style: the whole step is copied, time keeping (none) and all
