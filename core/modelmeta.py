@@ -6,6 +6,7 @@ key, so tools such as Netron show them readably.
 """
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .drums import DRUM_CLASSES, PITCH_TABLES
 from .encoding import StepEncoding
@@ -47,9 +48,9 @@ class ModelMetadata:
     eval: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
-    @property
+    @cached_property
     def time_keeping(self):
-        """The training data's TimeKeeping (None for a model exported without it)."""
+        """The training data's TimeKeeping (None for a model exported without it); read once."""
         return TimeKeeping.in_summary(self.data_summary)
 
     def to_props(self):

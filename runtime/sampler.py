@@ -37,10 +37,16 @@ COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two b
 NO_STEP = -1
 _COPY_COLUMNS = [-distance for distance in COPY_WEIGHTS]  # where those steps sit in the history
 _COPY_SHARES = np.array(list(COPY_WEIGHTS.values()))
-_KEEPER_BITS = int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), TIME_KEEPERS)))
+
+
+def _bits(drums):
+    """The step bits of a set of drum class indices."""
+    return int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), list(drums))))
+
+
+_KEEPER_BITS = _bits(TIME_KEEPERS)
 # every combination of the time keepers, as step bits: a step's variants that differ only in its time keeping
-_KEEPER_VARIANTS = np.array([int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES),
-                                                 [d for i, d in enumerate(TIME_KEEPERS) if k >> i & 1])))
+_KEEPER_VARIANTS = np.array([_bits(d for i, d in enumerate(TIME_KEEPERS) if k >> i & 1)
                              for k in range(2 ** len(TIME_KEEPERS))])
 
 
@@ -328,7 +334,7 @@ class DrumSampler:
 
     def _lock_allows(self, locks):
         """Which step classes keep the locked drums as the figure last heard plays them at this position: [512]."""
-        mask = int(step_of(np.isin(np.arange(NUM_DRUM_CLASSES), list(locks))))
+        mask = _bits(locks)
         wanted = int(self._heard.steps[self._position % STEPS_PER_BAR]) & mask
         return (np.arange(NUM_STEP_CLASSES) & mask) == wanted
 

@@ -17,8 +17,8 @@ import tensorflow as tf
 from deepbeat.drums import NUM_DRUM_CLASSES
 from deepbeat.encoding import FEATURES
 from deepbeat.modelmeta import StateTensor
-from deepbeat.timekeeping import TimeKeeping
 from deepbeat.runtime.stepmodel import HEADS, StepOutputs
+from deepbeat.timekeeping import TimeKeeping
 
 from .model import model_inputs
 
@@ -128,8 +128,10 @@ def step_function(model, hparams):
     widths = [kernel.shape[1] for kernel, _ in head_kernels]
     head_condition, head_dense, head_kernel, _ = split(
         np.concatenate([k for k, _ in head_kernels], 1), layout.head, np.concatenate([b for _, b in head_kernels]))
+    # each layer's conditioning (the head's last): a table, or its bias where it has none
+    layer_tables = [cell[0] for cell in cells] + [head_condition]
     # the tables of every conditioned layer side by side: one gather, then a split
-    conditions = [c for c in [cell[0] for cell in cells] + [head_condition] if c.ndim == 2]
+    conditions = [c for c in layer_tables if c.ndim == 2]
     condition_table = np.concatenate(conditions, 1) if conditions else None
     # the first layer's embedded inputs (the step, and the steps one and two bars back) stacked: one gather
     first = cells[0][3]
@@ -168,7 +170,7 @@ def step_function(model, hparams):
         if condition_table is not None:
             chosen = inputs["style"] * labels + inputs["label"] if "label" in tables else inputs["style"]
             parts = iter(tf.split(tf.gather(condition_table, chosen), [len(c[0]) for c in conditions], axis=-1))
-        layer_conditions = [next(parts) if c.ndim == 2 else c for c in [cell[0] for cell in cells] + [head_condition]]
+        layer_conditions = [next(parts) if c.ndim == 2 else c for c in layer_tables]
 
         def dense_input(dense):
             """The layer's dense inputs side by side (the repeat flags of every distance are one input)."""
