@@ -38,6 +38,9 @@ def hits_of(steps):
     return (steps[..., None] & _CLASS_BITS) != 0
 
 
+_STEP_HITS = hits_of(np.arange(NUM_STEP_CLASSES))  # [512, 9]: the hit mask of every step integer
+
+
 def next_position(position):
     """The position the inputs of the step at `position` describe: the next step's.
 
@@ -161,9 +164,9 @@ class StepEncoding:
         return ((np.asarray(bins) + within) / self.offset_bins - 0.5).astype(np.float32)
 
     def hit_velocities(self, steps, bins, within=0.5):
-        """Velocities [..., 9] of drawn steps [...] with velocity bins [..., 9]: where a drum hits, the
-        velocity at `within` of its bin (0.5: the centre)."""
-        return np.where(hits_of(steps), self.bin_velocity(bins, within), 0).astype(np.uint8)
+        """Velocities [..., 9] of drawn steps [...] (integers 0-511) with velocity bins [..., 9]: where a drum
+        hits, the velocity at `within` of its bin (0.5: the centre)."""
+        return np.where(_STEP_HITS[steps], self.bin_velocity(bins, within), 0).astype(np.uint8)
 
     def targets(self, steps, velocities, offsets=None):
         """Next-step targets for a sequence: classes [T-1]; velocity bins, offset bins and hit mask [T-1, 9]."""

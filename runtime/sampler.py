@@ -35,8 +35,13 @@ DENSITY_BIAS = 0.6  # log-odds per hit at density 1 (docs/BENCHMARKS.md: onsets 
 COPY_AT_ZERO_VARIATION = 0.95  # at variation 0 the model keeps 5% of its say: small changes only
 COPY_WEIGHTS = {STEPS_PER_BAR: 2 / 3, 2 * STEPS_PER_BAR: 1 / 3}  # one and two bars back
 NO_STEP = -1
-_COPY_COLUMNS = [-distance for distance in COPY_WEIGHTS]  # where those steps sit in the history
-_COPY_SHARES = np.array(list(COPY_WEIGHTS.values()))
+_COPY_COLUMNS = np.array([-distance for distance in COPY_WEIGHTS])  # where those steps sit in the history
+# Which of those steps are known, as bits (bit i: the i-th distance), and each distance's share of the copy
+# for every such combination: the known ones' weights, normalised (a row knowing none copies nothing).
+_KNOWN_BITS = 1 << np.arange(len(COPY_WEIGHTS))
+_COPY_SHARES = np.array([[weight * (combination >> i & 1) for i, weight in enumerate(COPY_WEIGHTS.values())]
+                         for combination in range(2 ** len(COPY_WEIGHTS))])
+_COPY_SHARES /= np.maximum(_COPY_SHARES.sum(axis=1, keepdims=True), 1e-300)
 
 
 def _bits(drums):
@@ -110,6 +115,8 @@ class DrumSampler:
         self._outputs = self._any_outputs = None
         self._history = np.full((num_outputs, 2 * STEPS_PER_BAR), NO_STEP, np.int32)  # last steps, newest last
         self._heard = Figure.silent()  # the figure last heard, by bar position
+        self._shaping = None  # (steering key, figure heard, Shaping) of the last step drawn
+
     @property
     def position(self):
         """The position of the next step, counted from the primer's first step."""
@@ -190,7 +197,7 @@ class DrumSampler:
         rows, guided = len(steps), self._any_state is not None
         upcoming = next_position(self._position)
         label = FILL if steering.fills.is_fill(upcoming // STEPS_PER_BAR) else BEAT
-        positions, tempo, style = self._features_for(rows, self.style_id(steering), guided)
+        positions, tempo, style, labels = self._features_for(rows, self.style_id(steering), guided)
         velocity = self.encoding.velocity_features(velocities)
         offset = self.encoding.offset_features(velocities, offsets)
         state = self._state
@@ -199,7 +206,7 @@ class DrumSampler:
             state = tuple(np.concatenate(pair) for pair in zip(self._state, self._any_state))
         inputs = {"step_class": steps, "velocity": velocity, "offset": offset,
                   "position": positions[upcoming % len(positions)], "tempo": tempo, "style": style,
-                  "label": np.full(len(steps), self.encoding.label_id(label), np.int32)}
+                  "label": labels[label]}
         outputs, state = self.model.step(inputs, state)
         if guided:
             self._outputs, self._state = outputs.rows(slice(0, rows)), tuple(s[:rows] for s in state)
@@ -209,8 +216,8 @@ class DrumSampler:
         self._position += 1
 
     def _features_for(self, rows, style_id, guided):
-        """Position features of every counter value, tempo and style, for `rows` rows (twice as many while
-        guided: the style's rows, then the any-style branch's).
+        """Position features of every counter value, tempo, style and each bar label, for `rows` rows (twice as
+        many while guided: the style's rows, then the any-style branch's).
 
         Made once per row count, style and tempo: a step then only indexes them (the model never writes
         to its inputs).
@@ -223,6 +230,7 @@ class DrumSampler:
                 np.repeat(self._position_table[:, None], count, axis=1),
                 np.full((count, 1), self.encoding.tempo_feature(self.bpm), np.float32),
                 np.repeat(np.array(styles, np.int32), rows),
+                {label: np.full(count, self.encoding.label_id(label), np.int32) for label in (BEAT, FILL)},
             )
         return self._constant_features[key]
 
@@ -233,9 +241,11 @@ class DrumSampler:
         rows = len(self._outputs.class_logits)
         velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
         offsets = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.float32)
-        for t, noise in enumerate(self._noise(num_steps, rows)):
-            steps, velocities[:, t], offsets[:, t] = self._draw(steering, noise)
-            self._advance(steps, velocities[:, t], offsets[:, t], steering)
+        # log 0 = -inf is meant throughout a draw (a class ruled out, a share of nothing): no warnings for it
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for t, noise in enumerate(self._noise(num_steps, rows)):
+                steps, velocities[:, t], offsets[:, t] = self._draw(steering, noise)
+                self._advance(steps, velocities[:, t], offsets[:, t], steering)
         return Draws(velocities, offsets)
 
     def _noise(self, num_steps, rows):
@@ -253,8 +263,7 @@ class DrumSampler:
             uniform = self._rng.random((min(_NOISE_BLOCK_STEPS, num_steps - start), rows, bounds[-1]), np.float32)
             # float32 is plenty: its noise lies in [-2.8, 16.6], which only rules out values e^-19
             # less likely than the likeliest; u = 0 (p = 2^-24) gives -inf, a value not drawn.
-            with np.errstate(divide="ignore"):
-                gumbel = -np.log(-np.log(uniform[..., : bounds[1 + len(heads)]]))
+            gumbel = -np.log(-np.log(uniform[..., : bounds[1 + len(heads)]]))
             for t in range(len(uniform)):
                 parts = [gumbel[t, :, : bounds[1]]]
                 parts += [gumbel[t, :, bounds[i + 1]: bounds[i + 2]].reshape(rows, NUM_DRUM_CLASSES, bins)
@@ -275,68 +284,62 @@ class DrumSampler:
         model's own log-softmax (the likelihood a beam search ranks by)."""
         temperature = steering.temperature or 1.0  # greedy: the argmax of the untempered weights
         logits = self._guided("class_logits", steering)
-        shifted = (logits - logits.max(axis=1, keepdims=True)) * (1.0 / temperature)
-        model = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        shifted = logits * (1.0 / temperature)
+        model = shifted - _logsumexp(shifted)
+        shaping, position = self._shaping_for(steering), self._position % STEPS_PER_BAR
         weights = model
-        bias = self._time_keeping_bias(steering)
-        keeping_open = bias is not None  # the time keeping is the style's, not the figure's to copy
-        if steering.density:
-            density = DENSITY_BIAS * steering.density * _HITS_PER_STEP
-            bias = density if bias is None else bias + density
-        if bias is not None:
-            weights = weights + bias
+        if shaping.bias is not None:
+            weights = weights + shaping.bias[position]
             weights = weights - _logsumexp(weights)
         copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
         if copy > 0:
-            weights = self._mix_with_earlier_bars(weights, copy, keeping_open)
-        if steering.locks:
-            weights = np.where(self._lock_allows(steering.locks), weights, -np.inf)
+            weights = self._mix_with_earlier_bars(weights, copy, shaping.keeping_open)
+        if shaping.lock is not None:
+            weights = weights + shaping.lock[position]
         return weights, model
 
-    def _time_keeping_bias(self, steering):
-        """The style's say over the time keeping at this step ([512] log-odds x strength), when the figure
-        heard keeps no time (the player left the hats and ride to the style); None otherwise."""
-        if (self._time_keeping is None or steering.style == ANY_STYLE or not steering.style_strength
-                or self._heard.keeps_time):
+    def _shaping_for(self, steering):
+        """The steering's Shaping against the figure last heard: made again only when either changes."""
+        key = (steering.style, steering.style_strength, steering.density, steering.locks)
+        if self._shaping is None or self._shaping[0] != key or self._shaping[1] is not self._heard:
+            self._shaping = (key, self._heard, Shaping.of(steering, self._heard, self._time_keeping_odds_of(steering)))
+        return self._shaping[2]
+
+    def _time_keeping_odds_of(self, steering):
+        """The style's time-keeping log-odds [16, 512] (TimeKeeping.log_odds), or None when the model has no
+        counts or no style is asked for."""
+        if self._time_keeping is None or steering.style == ANY_STYLE:
             return None
         if steering.style not in self._time_keeping_odds:
             self._time_keeping_odds[steering.style] = self._time_keeping.log_odds(steering.style)
-        odds = self._time_keeping_odds[steering.style][self._position % STEPS_PER_BAR]
-        return (TIME_KEEPING_WEIGHT * steering.style_strength) * odds
+        return self._time_keeping_odds[steering.style]
 
     def _mix_with_earlier_bars(self, weights, copy, keeping_open=False):
         """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any).
 
         With `keeping_open` only what those steps play besides the time keeping is copied: each one's share
         goes to its variants with every combination of hats and ride, as the distribution weighs them.
+        Worked in log space on the few classes the copies reach; every other class only moves by log(1 - copy).
         """
-        distribution = np.exp(weights)
-        mixed = distribution.copy()
         earlier = self._history[:, _COPY_COLUMNS]  # [rows, distances]
-        shares = np.where(earlier != NO_STEP, _COPY_SHARES, 0.0)
-        total = shares.sum(axis=1)
-        rows = np.flatnonzero(total > 0)
-        if len(rows):
-            mixed[rows] *= 1 - copy
-            for column in range(len(_COPY_COLUMNS)):  # one index per row (and variant): += adds them all
-                # a step not known (NO_STEP) adds its share of 0 (to the last class, or to step 0's variants)
-                share = copy * shares[rows, column] / total[rows]
-                if keeping_open:
-                    variants = (np.maximum(earlier[rows, column], 0) & ~_KEEPER_BITS)[:, None] | _KEEPER_VARIANTS
-                    weighed = distribution[rows[:, None], variants]
-                    sums = weighed.sum(axis=1, keepdims=True)
-                    spread = np.where(sums > 0, weighed / np.where(sums > 0, sums, 1.0), 1.0 / len(_KEEPER_VARIANTS))
-                    mixed[rows[:, None], variants] += share[:, None] * spread
-                else:
-                    mixed[rows, earlier[rows, column]] += share
-        with np.errstate(divide="ignore"):
-            return np.log(mixed)
-
-    def _lock_allows(self, locks):
-        """Which step classes keep the locked drums as the figure last heard plays them at this position: [512]."""
-        mask = _bits(locks)
-        wanted = int(self._heard.steps[self._position % STEPS_PER_BAR]) & mask
-        return (np.arange(NUM_STEP_CLASSES) & mask) == wanted
+        known = (earlier != NO_STEP) @ _KNOWN_BITS
+        if not known.any():
+            return weights
+        shares = copy * _COPY_SHARES[known]  # [rows, distances]; 0 where a step is not known: log 0 adds nothing
+        mixed = weights + (known > 0)[:, None] * np.float32(np.log1p(-copy))  # a row knowing none keeps its own
+        rows = np.arange(len(weights))[:, None]
+        for column in range(len(_COPY_COLUMNS)):  # one index per row (and variant), so each adds once
+            steps = np.maximum(earlier[:, column], 0)[:, None]
+            if keeping_open:
+                classes = (steps & ~_KEEPER_BITS) | _KEEPER_VARIANTS
+                weighed = np.exp(weights[rows, classes])
+                sums = weighed.sum(axis=1, keepdims=True)
+                spread = np.where(sums > 0, weighed / np.where(sums > 0, sums, 1.0), 1.0 / len(_KEEPER_VARIANTS))
+                added = shares[:, column, None] * spread
+            else:
+                classes, added = steps, shares[:, column, None]
+            mixed[rows, classes] = np.logaddexp(mixed[rows, classes], np.log(added))
+        return mixed
 
     def _draw(self, steering, noise):
         """One step per row from the pending outputs, with its velocities and offsets; adds to the scores.
@@ -367,9 +370,9 @@ class DrumSampler:
         velocities = self.encoding.hit_velocities(steps, bins[0], within[0])
         offsets = (np.where(velocities > 0, self.encoding.bin_offset(bins[1], within[1]), 0.0) if self.timing
                    else np.zeros(velocities.shape, np.float32))
-        if steering.locks:  # locked drums play as heard: their velocities and timing too
+        locked = self._shaping_for(steering).locked
+        if locked is not None:  # locked drums play as heard: their velocities and timing too
             position = self._position % STEPS_PER_BAR
-            locked = np.isin(np.arange(NUM_DRUM_CLASSES), list(steering.locks))
             velocities = np.where(locked, self._heard.velocities[position], velocities).astype(np.uint8)
             offsets = np.where(locked, self._heard.offsets[position], offsets)
         return steps.astype(np.int32), velocities, offsets.astype(np.float32)
@@ -405,10 +408,45 @@ class Figure:
         return bool(self.velocities[:, list(TIME_KEEPERS)].any())
 
 
+@dataclass(frozen=True)
+class Shaping:
+    """What a steering does to the step classes at each bar position, against the figure last heard.
+
+    bias [16, 512] or None: log-weights added to the model's (the style's time keeping, density);
+    keeping_open: the time keeping is the style's to choose, not the figure's to copy;
+    lock [16, 512] or None: 0 where a step keeps the locked drums as heard, -inf where it does not;
+    locked [9] or None: which drum classes are locked.
+    """
+
+    bias: np.ndarray = None
+    keeping_open: bool = False
+    lock: np.ndarray = None
+    locked: np.ndarray = None
+
+    @classmethod
+    def of(cls, steering, heard, time_keeping_odds=None):
+        """The shaping of `steering` after `heard` (a Figure), given the style's time-keeping log-odds
+        (TimeKeeping.log_odds; None: the model has no counts). The style takes the time keeping over only
+        when the figure heard keeps no time (the player left the hats and ride to it)."""
+        bias = None
+        keeping_open = bool(time_keeping_odds is not None and steering.style_strength and not heard.keeps_time)
+        if keeping_open:
+            bias = (TIME_KEEPING_WEIGHT * steering.style_strength) * time_keeping_odds
+        if steering.density:
+            density = DENSITY_BIAS * steering.density * _HITS_PER_STEP
+            bias = np.broadcast_to(density, (STEPS_PER_BAR, NUM_STEP_CLASSES)) if bias is None else bias + density
+        lock = locked = None
+        if steering.locks:
+            mask = _bits(steering.locks)
+            wanted = heard.steps[:, None].astype(np.int64) & mask
+            lock = np.where((np.arange(NUM_STEP_CLASSES) & mask) == wanted, 0.0, -np.inf).astype(np.float32)
+            locked = np.isin(np.arange(NUM_DRUM_CLASSES), list(steering.locks))
+        return cls(bias, keeping_open, lock, locked)
+
+
 def _logsumexp(values):
     top = values.max(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        return top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True))
+    return top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True))
 
 
 def _top_k(weights, k):

@@ -15,7 +15,8 @@ from deepbeat.musical import jaccard
 from deepbeat.notemaps import GM
 from deepbeat.primer import parse_step_text
 from deepbeat.runtime.generate import continue_primer, write_beats
-from deepbeat.runtime.sampler import DrumSampler
+from deepbeat.encoding import hits_of
+from deepbeat.runtime.sampler import DrumSampler, Figure, Shaping
 from deepbeat.runtime.steering import (
     PRESETS, STYLE_STRENGTH, Feel, FillPlan, Groove, Range, Steering, parse_locks,
 )
@@ -56,6 +57,36 @@ def test_locked_drums_come_back_bit_for_bit_and_the_rest_still_varies(model):
     others = played[..., [d for d in range(9) if d not in (KICK, SNARE)]] > 0
     assert len({bar.tobytes() for bar in others}) > len(others) // 2  # the other drums are still generated
     assert parse_locks("hats,toms") == {2, 3, 4, 5, 6} and parse_locks("none") == frozenset()
+
+
+def test_locked_drums_follow_the_figure_heard_last(model):
+    """Live, the player's next bar replaces the one locked drums keep: the sampler must not go on with the old."""
+    steering = Steering(locks=parse_locks("kick,snare"), variation=1.0)
+    sampler = DrumSampler(model, num_outputs=4, seed=1)
+    sampler.prime(PRIMER, steering)
+    first = sampler.sample_rows(16, steering).velocities
+    moved = parse_step_text("kick: ..X...X...X...X.; snare: X.......X.......")
+    sampler.feed(moved, steering)
+    second = sampler.sample_rows(16, steering).velocities
+    for played, heard in ((first, PRIMER), (second, moved)):
+        np.testing.assert_array_equal(played[..., [KICK, SNARE]],
+                                      np.broadcast_to(heard.velocities[:, [KICK, SNARE]], (4, 16, 2)))
+
+
+def test_shaping_rules_out_steps_that_change_locked_drums_and_leaves_time_keeping_to_the_style():
+    heard = Figure(PRIMER.steps, PRIMER.velocities, PRIMER.offsets)
+    shaping = Shaping.of(Steering(locks=parse_locks("kick,snare"), density=0.5), heard)
+    classes = hits_of(np.arange(512))
+    for position in range(16):
+        keeps = (classes[:, [KICK, SNARE]] == (PRIMER.velocities[position, [KICK, SNARE]] > 0)).all(axis=1)
+        np.testing.assert_array_equal(np.isfinite(shaping.lock[position]), keeps)
+    assert np.all(np.diff(shaping.bias[0][[0, 1, 3, 7, 15]]) > 0)  # density: each hit more adds as much
+    assert not shaping.keeping_open and list(shaping.locked.nonzero()[0]) == [KICK, SNARE]
+    odds = np.ones((16, 512), np.float32)
+    skeleton = Figure(heard.steps & ~4, heard.velocities * (np.arange(9) != 2), heard.offsets)
+    assert Shaping.of(Steering(style="jazz"), skeleton, odds).keeping_open  # no hats or ride heard: the style's
+    assert not Shaping.of(Steering(style="jazz"), heard, odds).keeping_open  # the player's hats are kept
+    assert Shaping.of(Steering(), heard).bias is None and Shaping.of(Steering(), heard).lock is None
 
 
 @pytest.mark.parametrize("text", ["cowbell", "kick,gong"])
