@@ -279,14 +279,14 @@ class DrumSampler:
         plain = getattr(self._any_outputs, name)
         return plain + steering.style_strength * (logits - plain)
 
-    def _class_log_weights(self, steering):
-        """Log-weights of every step class for the pending step, every control applied; and the tempered
-        model's own log-softmax (the likelihood a beam search ranks by)."""
+    def _class_log_weights(self, steering, shaping):
+        """Log-weights of every step class for the pending step, every control applied (`shaping`: the
+        steering's Shaping now); and the tempered model's own log-softmax (the likelihood a beam search ranks by)."""
         temperature = steering.temperature or 1.0  # greedy: the argmax of the untempered weights
         logits = self._guided("class_logits", steering)
         shifted = logits * (1.0 / temperature)
         model = shifted - _logsumexp(shifted)
-        shaping, position = self._shaping_for(steering), self._position % STEPS_PER_BAR
+        position = self._position % STEPS_PER_BAR
         weights = model
         if shaping.bias is not None:
             weights = weights + shaping.bias[position]
@@ -349,7 +349,8 @@ class DrumSampler:
         """
         temperature = steering.temperature
         greedy = temperature == 0
-        weights, model = self._class_log_weights(steering)
+        shaping = self._shaping_for(steering)
+        weights, model = self._class_log_weights(steering, shaping)
         heads = [self._guided("velocity_logits", steering)]
         if self.timing:
             heads.append(self._guided("offset_logits", steering))
@@ -370,11 +371,10 @@ class DrumSampler:
         velocities = self.encoding.hit_velocities(steps, bins[0], within[0])
         offsets = (np.where(velocities > 0, self.encoding.bin_offset(bins[1], within[1]), 0.0) if self.timing
                    else np.zeros(velocities.shape, np.float32))
-        locked = self._shaping_for(steering).locked
-        if locked is not None:  # locked drums play as heard: their velocities and timing too
+        if shaping.locked is not None:  # locked drums play as heard: their velocities and timing too
             position = self._position % STEPS_PER_BAR
-            velocities = np.where(locked, self._heard.velocities[position], velocities).astype(np.uint8)
-            offsets = np.where(locked, self._heard.offsets[position], offsets)
+            velocities = np.where(shaping.locked, self._heard.velocities[position], velocities).astype(np.uint8)
+            offsets = np.where(shaping.locked, self._heard.offsets[position], offsets)
         return steps.astype(np.int32), velocities, offsets.astype(np.float32)
 
     def reorder(self, rows):
