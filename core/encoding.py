@@ -38,7 +38,7 @@ def hits_of(steps):
     return (steps[..., None] & _CLASS_BITS) != 0
 
 
-_STEP_HITS = hits_of(np.arange(NUM_STEP_CLASSES))  # [512, 9]: the hit mask of every step integer
+STEP_HITS = hits_of(np.arange(NUM_STEP_CLASSES))  # [512, 9]: the hit mask of every step integer
 
 
 def next_position(position):
@@ -166,7 +166,7 @@ class StepEncoding:
     def hit_velocities(self, steps, bins, within=0.5):
         """Velocities [..., 9] of drawn steps [...] (integers 0-511) with velocity bins [..., 9]: where a drum
         hits, the velocity at `within` of its bin (0.5: the centre)."""
-        return np.where(_STEP_HITS[steps], self.bin_velocity(bins, within), 0).astype(np.uint8)
+        return np.where(STEP_HITS[steps], self.bin_velocity(bins, within), 0).astype(np.uint8)
 
     def targets(self, steps, velocities, offsets=None):
         """Next-step targets for a sequence: classes [T-1]; velocity bins, offset bins and hit mask [T-1, 9]."""

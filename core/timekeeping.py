@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .drums import DRUM_CLASSES
-from .encoding import ANY_STYLE, BEAT, NUM_STEP_CLASSES, hits_of
+from .encoding import ANY_STYLE, BEAT, STEP_HITS
 from .grid import STEPS_PER_BAR
 from .musical import TIME_KEEPERS
 
@@ -76,7 +76,7 @@ class TimeKeeping:
         """Per bar position, every step class's log-odds of its time keeping in the style against all styles:
         [16, 512]. Each time keeper adds log(p/q) where the step plays it and log((1-p)/(1-q)) where not."""
         style_rates, overall = self.rates(style), self.rates(ANY_STYLE)
-        played = hits_of(np.arange(NUM_STEP_CLASSES))[:, list(TIME_KEEPERS)].astype(np.float64)  # [512, 3]
+        played = STEP_HITS[:, list(TIME_KEEPERS)].astype(np.float64)  # [512, 3]
         hit = np.log(style_rates / overall)
         miss = np.log((1 - style_rates) / (1 - overall))
         return (played @ hit.T + (1 - played) @ miss.T).T.astype(np.float32)

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from deepbeat.drums import NUM_DRUM_CLASSES
-from deepbeat.encoding import ANY_STYLE, BEAT, FILL, NUM_STEP_CLASSES, hits_of, next_position, step_of
+from deepbeat.encoding import ANY_STYLE, BEAT, FILL, NUM_STEP_CLASSES, STEP_HITS, next_position, step_of
 from deepbeat.errors import DeepBeatError, PrimerError
 from deepbeat.grid import STEPS_PER_BAR, DrumGrid
 from deepbeat.musical import TIME_KEEPERS
@@ -27,7 +27,7 @@ from deepbeat.tempo import DEFAULT_BPM
 from .steering import SettingError
 
 _NOISE_BLOCK_STEPS = 16  # steps of random noise drawn per generator call: one bar
-_HITS_PER_STEP = hits_of(np.arange(NUM_STEP_CLASSES)).sum(axis=1).astype(np.float32)
+_HITS_PER_STEP = STEP_HITS.sum(axis=1).astype(np.float32)
 # How far the style's time keeping (its log-odds against all styles) moves each step at style strength 1;
 # 1 alone leaves a jazz ride at 9 % of the time keeping after a kick-and-snare skeleton (docs/BENCHMARKS.md).
 TIME_KEEPING_WEIGHT = 2.0
