@@ -19,7 +19,7 @@ from statistics import median
 
 from deepbeat.tempo import check_bpm
 
-from .tempofit import TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, interval_of_bpm
+from .tempofit import TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, in_tempo_range, interval_of_bpm
 
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
 
@@ -217,7 +217,8 @@ class ClockFollower:
         times = [t for t, _ in self._arrivals]
         gaps = [b - a for a, b in zip(times, times[1:])]
         middle = median(gaps)
-        if middle <= 0 or abs(middle - interval) <= JUMP_OFF * interval + 2 * self.tempo.jitter:
+        # ticks bunched together (a sender catching up after a stall, a buffer flushed) agree too, on no tempo
+        if not in_tempo_range(middle) or abs(middle - interval) <= JUMP_OFF * interval + 2 * self.tempo.jitter:
             return None
         if any(abs(gap / middle - 1) > JUMP_AGREE for gap in gaps):
             return None

@@ -6,6 +6,8 @@ import math
 from collections import deque
 from statistics import median
 
+from deepbeat.tempo import MAX_BPM, MIN_BPM
+
 TICKS_PER_QUARTER = 24  # MIDI 1.0: timing clock is sent 24 times per quarter note
 FIT_TICKS = 96  # four beats in the tempo fit: +-5 ms of jitter moves the reading by under 0.2%
 TRUSTED_FIT_TICKS = 6  # a fit of fewer ticks (or of too few for its jitter) reads the tempo but judges no arrival
@@ -26,6 +28,11 @@ def bpm_of_interval(interval):
 def interval_of_bpm(bpm):
     """Seconds between clock ticks at a tempo."""
     return 60.0 / (TICKS_PER_QUARTER * bpm)
+
+
+def in_tempo_range(interval):
+    """Whether a tick interval is one of a tempo DeepBeat follows (MIN_BPM-MAX_BPM)."""
+    return interval_of_bpm(MAX_BPM) <= interval <= interval_of_bpm(MIN_BPM)
 
 
 class TempoEstimator:
