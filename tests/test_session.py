@@ -405,6 +405,24 @@ def test_lost_and_repeated_ticks_keep_every_note_on_its_tick():
     assert (corrections.lost, corrections.repeated, corrections.assumed) == (5, 3, 1)
 
 
+
+def test_ticks_bunched_after_a_stall_skip_the_stalled_steps_and_the_rest_play_on_their_ticks():
+    """A clock sender stalled 100 ms, then sent the ticks it owed 20 us apart: taken for a tempo jump to
+    180,000 BPM, they sent the count thousands of ticks ahead and the bridge never played again."""
+    rig = Rig(mode="continuous")
+    ticks = ticks_at(180, 96 * 4, start=0.1)
+    times = [t for t, _ in ticks]
+    first = (16 + 4) * 6 + 1  # just after bar 1, step 4's tick
+    resume = times[first] + 0.1
+    owed = [i for i in range(first, len(ticks)) if times[i] < resume]
+    bunched = [(resume + k * 2e-5, TICK) for k in range(len(owed))]
+    clock = [tick for i, tick in enumerate(ticks) if i not in owed] + bunched
+    rig.play([(0.05, START)] + clock + hits(times, BEAT, bar=0) + [(times[-1] + 0.001, STOP)], until=times[-1] + 1)
+    stalled = range(5, -(-owed[-1] // 6) - 16)  # bar 1's steps whose ticks came bunched
+    expected = expected_notes(times, BEAT, 1, steps=[s for s in range(16) if s not in stalled])
+    assert_notes(rig.sent(NOTE_ON), expected + expected_notes(times, BEAT, 2) + expected_notes(times, BEAT, 3))
+    assert rig.scheduler.stats.clock.jumps == 0
+
 def test_a_clock_dying_without_stop_plays_at_most_one_step_on_then_ends_the_notes():
     rig = Rig(mode="continuous")
     ticks = ticks_at(120, 96 + 16 * 6 + 1, start=0.1)  # the clock dies just after answer step 15's tick
