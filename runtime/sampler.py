@@ -60,10 +60,9 @@ class SamplerSnapshot:
     """An opaque copy of a sampler's progress: state, position, pending outputs, scores, random state."""
 
     state: tuple
-    any_state: tuple
+    branched: bool
     position: int
     outputs: object
-    any_outputs: object
     history: np.ndarray
     heard: "Figure"
     scores: np.ndarray
@@ -110,9 +109,11 @@ class DrumSampler:
         self._position_table = self.encoding.position_features(np.arange(self.encoding.position_period))
         self._time_keeping = model.time_keeping  # None: the model carries no time-keeping counts
         self._time_keeping_odds = {}  # style -> [16, 512] log-odds (TimeKeeping.log_odds)
-        self._state = self._any_state = None  # the any-style branch runs while style guidance is on
+        # State and pending outputs of every row; while style guidance is on (branched), the style's rows are
+        # followed by as many of the any-style branch, and one model call runs both
+        self._state = self._outputs = None
+        self._branched = False
         self._position = 0
-        self._outputs = self._any_outputs = None
         self._history = np.full((num_outputs, 2 * STEPS_PER_BAR), NO_STEP, np.int32)  # last steps, newest last
         self._heard = Figure.silent()  # the figure last heard, by bar position
         self._shaping = None  # (steering key, figure heard, Shaping) of the last step drawn
@@ -138,8 +139,8 @@ class DrumSampler:
         """Reset, then feed every step of `grid`; it starts at `first_position`."""
         if grid.num_steps == 0:
             raise PrimerError("the primer has no steps; expected at least one")
-        self._state = self.model.initial_state(1)  # rows are identical until sampling: feed one, then copy
-        self._any_state = self.model.initial_state(1) if steering.guided else None
+        self._branched = steering.guided
+        self._state = self.model.initial_state(1 + self._branched)  # rows are alike until sampling: feed one, then copy
         self._history = np.full((1, 2 * STEPS_PER_BAR), NO_STEP, np.int32)
         self._heard = Figure.silent()
         self._position = first_position
@@ -162,14 +163,14 @@ class DrumSampler:
 
     def snapshot(self):
         """An opaque copy of the progress so far, for `restore`."""
-        return SamplerSnapshot(self._state, self._any_state, self._position, self._outputs, self._any_outputs,
-                               self._history, self._heard, self.scores.copy(), self._rng.bit_generator.state)
+        return SamplerSnapshot(self._state, self._branched, self._position, self._outputs, self._history,
+                               self._heard, self.scores.copy(), self._rng.bit_generator.state)
 
     def restore(self, snapshot):
         """Return to the progress saved in `snapshot`."""
         # Arrays are never changed in place (each step makes new ones), so sharing them is safe.
-        self._state, self._any_state, self._position = snapshot.state, snapshot.any_state, snapshot.position
-        self._outputs, self._any_outputs = snapshot.outputs, snapshot.any_outputs
+        self._state, self._branched, self._position = snapshot.state, snapshot.branched, snapshot.position
+        self._outputs = snapshot.outputs
         self._history, self._heard = snapshot.history, snapshot.heard
         self.scores = snapshot.scores.copy()
         self._rng.bit_generator.state = snapshot.rng_state
@@ -177,7 +178,7 @@ class DrumSampler:
     def _feed(self, grid, steering):
         """Feed real steps; the last bar of them becomes the figure locked drums keep."""
         self.bpm = grid.bpm
-        rows = len(self._state[0])
+        rows = len(self._history)
         steps, velocities, offsets = (array.copy() for array in (self._heard.steps, self._heard.velocities,
                                                                    self._heard.offsets))
         for step, velocity, offset in zip(grid.steps, grid.velocities, grid.offsets):
@@ -190,29 +191,23 @@ class DrumSampler:
     def _advance(self, steps, velocities, offsets, steering):
         """Run the model on one step per row (and its any-style branch in the same call, while guidance is on)."""
         self._history = np.concatenate([self._history[:, 1:], steps[:, None]], axis=1)
-        if steering.guided and self._any_state is None:  # guidance turned on mid-stream: branch from here
-            self._any_state, self._any_outputs = self._state, self._outputs
-        elif not steering.guided:
-            self._any_state = self._any_outputs = None
-        rows, guided = len(steps), self._any_state is not None
+        rows = len(steps)
+        if steering.guided != self._branched:  # guidance turned on (branch from here) or off mid-stream
+            kept = np.tile(np.arange(rows), 2) if steering.guided else np.arange(rows)
+            self._state = tuple(s[kept] for s in self._state)
+            self._outputs = None if self._outputs is None else self._outputs.rows(kept)
+            self._branched = steering.guided
         upcoming = next_position(self._position)
         label = FILL if steering.fills.is_fill(upcoming // STEPS_PER_BAR) else BEAT
-        positions, tempo, style, labels = self._features_for(rows, self.style_id(steering), guided)
+        positions, tempo, style, labels = self._features_for(rows, self.style_id(steering), self._branched)
         velocity = self.encoding.velocity_features(velocities)
         offset = self.encoding.offset_features(velocities, offsets)
-        state = self._state
-        if guided:
+        if self._branched:
             steps, velocity, offset = (np.concatenate([a, a]) for a in (steps, velocity, offset))
-            state = tuple(np.concatenate(pair) for pair in zip(self._state, self._any_state))
         inputs = {"step_class": steps, "velocity": velocity, "offset": offset,
                   "position": positions[upcoming % len(positions)], "tempo": tempo, "style": style,
                   "label": labels[label]}
-        outputs, state = self.model.step(inputs, state)
-        if guided:
-            self._outputs, self._state = outputs.rows(slice(0, rows)), tuple(s[:rows] for s in state)
-            self._any_outputs, self._any_state = outputs.rows(slice(rows, None)), tuple(s[rows:] for s in state)
-        else:
-            self._outputs, self._state = outputs, state
+        self._outputs, self._state = self.model.step(inputs, self._state)
         self._position += 1
 
     def _features_for(self, rows, style_id, guided):
@@ -238,7 +233,7 @@ class DrumSampler:
         """Sample and feed back `num_steps` steps of every row: Draws [rows, num_steps, 9]."""
         if self._outputs is None:
             raise DeepBeatError("nothing to continue: prime or feed the sampler with at least one step first")
-        rows = len(self._outputs.class_logits)
+        rows = len(self._history)
         velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
         offsets = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.float32)
         # log 0 = -inf is meant throughout a draw (a class ruled out, a share of nothing): no warnings for it
@@ -274,10 +269,11 @@ class DrumSampler:
     def _guided(self, name, steering):
         """A head's logits of the pending step, mixed with the any-style branch by the style strength."""
         logits = getattr(self._outputs, name)
-        if self._any_outputs is None:
+        if not self._branched:
             return logits
-        plain = getattr(self._any_outputs, name)
-        return plain + steering.style_strength * (logits - plain)
+        rows = len(logits) // 2
+        plain = logits[rows:]
+        return plain + steering.style_strength * (logits[:rows] - plain)
 
     def _class_log_weights(self, steering, shaping):
         """Log-weights of every step class for the pending step, every control applied (`shaping`: the
@@ -379,11 +375,11 @@ class DrumSampler:
 
     def reorder(self, rows):
         """Row i continues as old row rows[i] (copies rows for priming and beam search)."""
-        self._state = tuple(s[rows] for s in self._state)
-        self._outputs = self._outputs.rows(rows)
-        if self._any_state is not None:
-            self._any_state = tuple(s[rows] for s in self._any_state)
-            self._any_outputs = self._any_outputs.rows(rows)
+        rows = np.asarray(rows)
+        # while branched, each row's any-style branch row goes with it
+        every = np.concatenate([rows, rows + len(self._history)]) if self._branched else rows
+        self._state = tuple(s[every] for s in self._state)
+        self._outputs = self._outputs.rows(every)
         self._history = self._history[rows]
         self.scores = self.scores[rows]
 
