@@ -235,7 +235,7 @@ def run_benchmark(seconds, normal_seconds, jack_seconds, bpm, model, load, out, 
             "max": latency.get("max", float("inf")) <= GOALS_MS["max"],
             "missed_steps": in_process["steps_missed"] == 0,
             "every_step_played": all(run["steps_played"] >= run["steps_due"]
-                                     for run in (in_process, normal or in_process, *controlled.values())),
+                                     for run in (in_process, normal, *controlled.values()) if run),
             "p99_all_controls_and_pages": all(run["tick_to_send_ms"].get("p99", float("inf")) <= GOALS_MS["p99"]
                                               for run in controlled.values()) if controlled else None,
             "repeated_starts": None if repeated is None else repeated["starts_clean"] == repeated["starts"],

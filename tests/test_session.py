@@ -405,7 +405,6 @@ def test_lost_and_repeated_ticks_keep_every_note_on_its_tick():
     assert (corrections.lost, corrections.repeated, corrections.assumed) == (5, 3, 1)
 
 
-
 def test_ticks_bunched_after_a_stall_skip_the_stalled_steps_and_the_rest_play_on_their_ticks():
     """A clock sender stalled 100 ms, then sent the ticks it owed 20 us apart: taken for a tempo jump to
     180,000 BPM, they sent the count thousands of ticks ahead and the bridge never played again."""
@@ -422,6 +421,7 @@ def test_ticks_bunched_after_a_stall_skip_the_stalled_steps_and_the_rest_play_on
     expected = expected_notes(times, BEAT, 1, steps=[s for s in range(16) if s not in stalled])
     assert_notes(rig.sent(NOTE_ON), expected + expected_notes(times, BEAT, 2) + expected_notes(times, BEAT, 3))
     assert rig.scheduler.stats.clock.jumps == 0
+
 
 def test_a_clock_dying_without_stop_plays_at_most_one_step_on_then_ends_the_notes():
     rig = Rig(mode="continuous")

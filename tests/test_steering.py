@@ -132,7 +132,6 @@ def test_guidance_switched_on_mid_stream_branches_from_the_current_state(model):
     assert grid.num_steps == 8
 
 
-
 def test_reordered_rows_take_their_any_style_branch_with_them(model):
     # two rows drawn apart under guidance, then both continue as row 1: greedy from one state (the style's and
     # the any-style branch's alike), they must draw the same steps; a branch row left behind would differ
@@ -144,6 +143,7 @@ def test_reordered_rows_take_their_any_style_branch_with_them(model):
     sampler.reorder(np.array([1, 1]))
     first, second = sampler.sample(16, guided.with_changes(temperature=0))
     assert first == second
+
 
 def test_fill_plans():
     assert [FillPlan.parse("phrase").is_fill(bar) for bar in range(8)] == [False, False, False, True] * 2
