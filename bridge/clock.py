@@ -19,7 +19,8 @@ from statistics import median
 
 from deepbeat.tempo import check_bpm
 
-from .tempofit import TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, in_tempo_range, interval_of_bpm
+from .tempofit import (SHORTEST_INTERVAL, TICKS_PER_QUARTER, TempoEstimator, bpm_of_interval, in_tempo_range,
+                       interval_of_bpm)
 
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4  # a 16th note; also one SPP "MIDI beat"
 
@@ -28,6 +29,8 @@ JUMP_AGREE = 0.15  # fit by more than JUMP_OFF (and two jitters): a tempo jump, 
 JUMP_OFF = 0.25
 REPEAT_BELOW = 0.5  # an arrival under half an interval after the newest counted tick is a repeat
 YOUNG_REPEAT, YOUNG_LOST = 0.3, 1.7  # before the fit is trusted: a repeat, a lost tick, in typical intervals
+MAX_JITTER_SLOTS = 0.45  # whatever the jitter: an arrival further than this ahead of a slot came late for the last
+STALL_BUNCH = 3  # the first arrivals bunched in threes or more: the clock's first ticks, held up (two may be a repeat)
 LATE_BELOW = 0.75  # ...under 3/4 of one after a tick assumed in its absence: that tick, arriving late
 DROPOUT_MIN_S = 0.25  # dropout: no tick for max(250 ms, 3 tick intervals)
 DROPOUT_INTERVALS = 3
@@ -84,7 +87,8 @@ class ClockFollower:
         self._heard_at = None  # the newest arrival while running; dropouts count from it
         self._first = False  # the next tick is the first after Start, Continue or a locate
         self._arrivals = deque(maxlen=JUMP_INTERVALS + 1)  # (time, ticks counted) of the newest arrivals
-        self._young = []  # (index, time) since the fit's segment began, until it is trusted and they are recounted
+        self._young = []  # (index, time) of every arrival since the fit's segment began (a repeat: the index it
+        # repeated), until the fit is trusted and they are recounted
 
     def start(self):
         """MIDI Start: play from position 0 at the next tick, however late it comes."""
@@ -124,6 +128,8 @@ class ClockFollower:
         elif not counted and not late:
             self.corrections.repeated += 1
             self.report("repeated tick ignored")
+            if self._young is not None:  # judged on little: recounted with the rest once the fit is trusted
+                self._young.append((self._index, time))
             return range(0)
         self._index = 0 if self._index is None else self._index + counted
         self._counted_at, self._assumed = time, False
@@ -179,8 +185,10 @@ class ClockFollower:
             return (max(1, round(since / interval)) if self.running and not self._first else 1), True
         if not self.tempo.trusted:  # a young fit: judged by the median raw interval, with wide margins
             times = [t for _, t in self._young] if self._young else [t for t, _ in self._arrivals]
-            gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
+            gaps = [b - a for a, b in zip(times, times[1:]) if b - a >= SHORTEST_INTERVAL]
             typical = median(gaps) if len(gaps) >= 2 else interval
+            if typical < SHORTEST_INTERVAL:  # only bunched arrivals so far: no tempo to judge by, each is a tick
+                return 1, False
             if since < YOUNG_REPEAT * typical:
                 return 0, False
             return (round(since / typical) if since > YOUNG_LOST * typical else 1), False
@@ -188,22 +196,38 @@ class ClockFollower:
         return max(0, math.floor(since / interval + 1 - below)), False
 
     def _settle_young(self):
-        """The fit has just become trusted: recount the arrivals since its segment began by the median gap
-        of them all (the first gaps were judged with little to go on). Returns the ticks to add to the
-        count, and refits the segment where they belong."""
+        """The fit has just become trusted: recount every arrival since its segment began (the first were
+        judged with little to go on). Returns the ticks to add to the count; the segment is refitted from
+        the arrivals that sit on its line, recounted.
+
+        Each arrival gets its slot on the line of the arrivals that came on time (_TickLine). One further
+        ahead of a slot than jitter takes an arrival came late for the slot before (a stall, a buffer
+        flushed), and distinct arrivals hold distinct slots. Arrivals in a bunch were held up together:
+        when the first arrivals came in a bunch of STALL_BUNCH or more, they are the first ticks, one each
+        (two may be a tick and its repeat).
+        """
         points, self._young = self._young, None
-        gaps = [b - a for (_, a), (_, b) in zip(points, points[1:])]
-        positive = [gap for gap in gaps if gap > 0]
-        if len(positive) < 2:
+        times = [time for _, time in points]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        usable = [gap for gap in gaps if gap >= SHORTEST_INTERVAL]
+        if len(usable) < 2:
             return 0
-        typical = median(positive)
-        index, recounted = points[0][0], [points[0]]
-        for gap, (_, time) in zip(gaps, points[1:]):
-            index += round(gap / typical) if gap > YOUNG_LOST * typical else 1
-            recounted.append((index, time))
-        shift = index - points[-1][0]
-        if shift:
-            self.tempo.restart(recounted)
+        typical = median(usable)
+        within = min(MAX_JITTER_SLOTS, max(_TickLine.ON_LINE, self.tempo.threshold() / typical))
+        line = _TickLine.through(times, typical, within)
+        slots = [line.slot(time, within) for time in times]
+        for i in reversed(range(len(times) - 1)):  # distinct arrivals are distinct ticks
+            if gaps[i] >= SHORTEST_INTERVAL:
+                slots[i] = min(slots[i], slots[i + 1] - 1)
+        bunched = next((i for i, gap in enumerate(gaps) if gap >= SHORTEST_INTERVAL), len(gaps))  # after the first
+        first = slots[bunched] - (bunched if bunched >= STALL_BUNCH - 1 else 0)
+        start = points[0][0]
+        shift = start + slots[-1] - first - self._index
+        if abs(line.place(times[-1]) - slots[-1]) > within:  # the newest came late: the next is judged
+            self._counted_at = line.time(slots[-1])  # from where it was due
+        held = _TickLine.held(times)
+        self.tempo.restart([(start + slot - first, time) for i, (slot, time) in enumerate(zip(slots, times))
+                            if i not in held and abs(line.place(time) - slot) <= within], trusted=True)
         return shift
 
     def _jump(self, counted):
@@ -329,3 +353,72 @@ class InternalClock:
 
     def close(self):
         pass
+
+
+class _TickLine:
+    """Tick slots on a line through clock arrivals that came on time: slot 0 at `origin`, `interval` apart."""
+
+    ON_LINE = 0.25  # of an interval: arrivals this near one interval apart are consecutive ticks on time
+
+    def __init__(self, origin, interval):
+        self.origin, self.interval = origin, interval
+
+    @classmethod
+    def through(cls, times, interval, within=ON_LINE):
+        """The line of `times` (arrival times, oldest first) from a guess of the interval. Arrivals one
+        interval apart (to `within` of one) form runs of consecutive ticks; the runs share one interval
+        (fitted within each), and each run's first slot follows from the gap between its fitted start and
+        the run before's. Held arrivals are left out."""
+        held = cls.held(times)
+        runs, previous = [], None
+        for i, time in enumerate(times):
+            if i in held:
+                previous = None
+                continue
+            if previous is not None and abs(time - previous - interval) <= within * interval:
+                runs[-1].append(time)
+            else:
+                runs.append([time])
+            previous = time
+        centred = [[(k - (len(run) - 1) / 2, time - sum(run) / len(run)) for k, time in enumerate(run)] for run in runs]
+        spread = sum(k * k for run in centred for k, _ in run)
+        if spread:
+            interval = sum(k * time for run in centred for k, time in run) / spread
+        runs = [run for run in runs if len(run) > 1] or runs  # a lone arrival may have come late
+        taken, slot, start = [], 0, None
+        for run in runs:
+            run_start = sum(run) / len(run) - interval * (len(run) - 1) / 2  # the fitted time of its first tick
+            if start is not None:
+                slot += round((run_start - start) / interval)
+            start = run_start
+            taken += [(slot + k, time) for k, time in enumerate(run)]
+        return (cls.fitted(taken) if taken else None) or cls(times[-1], interval)
+
+    @staticmethod
+    def held(times):
+        """Indices of the arrivals in a bunch and of the one just before each bunch (held up with it, or repeated)."""
+        return {i for i, (a, b) in enumerate(zip(times, times[1:])) if b - a < SHORTEST_INTERVAL for i in (i, i + 1)}
+
+    @classmethod
+    def fitted(cls, taken):
+        """The least-squares line through (slot, time) pairs; None while they hold fewer than two slots."""
+        slots = [slot for slot, _ in taken]
+        mean_slot, mean_time = sum(slots) / len(slots), sum(time for _, time in taken) / len(taken)
+        spread = sum((slot - mean_slot) ** 2 for slot in slots)
+        if not spread:
+            return None
+        interval = sum((slot - mean_slot) * (time - mean_time) for slot, time in taken) / spread
+        return cls(mean_time - mean_slot * interval, interval)
+
+    def time(self, slot):
+        return self.origin + slot * self.interval
+
+    def place(self, time):
+        return (time - self.origin) / self.interval
+
+    def slot(self, time, early=ON_LINE):
+        """The slot of an arrival: the nearest, unless the arrival is more than `early` (of an interval, the
+        most jitter can take it ahead) before it: then it came late, after the slot before."""
+        place = self.place(time)
+        nearest = round(place)
+        return nearest if place >= nearest - early else nearest - 1

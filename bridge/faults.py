@@ -37,6 +37,7 @@ TOLERANCE_S = 0.003  # a note within this of its reference time plus the path is
 OWN_RATE, OWN_PERIOD = 48000, 256  # the suite's own servers, as CI's: 5.33 ms periods
 OWN_PERIOD_S = OWN_PERIOD / OWN_RATE
 TAIL_S = 0.6  # the DAW listens this long after its script ends
+BUNCH_SPACING_S = 0.00005  # ticks sent back to back after being held up
 TROUBLE_S = 0.1  # notes this close to an xrun, or to an event JACK ran the DAW late for, are not judged
 TICKS_PER_BAR = TICKS_PER_STEP * STEPS_PER_BAR
 # Malformed or meaningless messages: none of them may change what is played.
@@ -145,6 +146,16 @@ def clock_gap(bar, seconds):
     def fault(events, ticks, rng):
         begin = ticks[bar * TICKS_PER_BAR + TICKS_PER_STEP * 5] + 0.0001
         return [(w, d) for w, d in events if not (is_clock(d) and begin <= w < begin + seconds)]
+    return fault
+
+
+def held_start(seconds):
+    """A fault: the ticks of the first `seconds` after the first one held back, then sent back to back."""
+    def fault(events, ticks, rng):
+        release = ticks[0] + seconds
+        held = [(w, d) for w, d in events if is_clock(d) and w < release]
+        return ([(w, d) for w, d in events if not (is_clock(d) and w < release)]
+                + [(release + k * BUNCH_SPACING_S, d) for k, (_, d) in enumerate(held)])
     return fault
 
 
@@ -259,6 +270,7 @@ SCENARIOS = (
     Scenario("300 ms clock gap at 180 BPM", "11", tempo_map=((8, 180),), fault=clock_gap(3, 0.3),
              excused=lambda t: [(at_bar(3, 5)(t), at_bar(3, 5)(t) + 0.35)]),
     Scenario("first tick 600 ms after Start", "11", script=late_first_tick_script),
+    Scenario("first 120 ms of ticks held up, then back to back", "2 (young fit)", fault=held_start(0.12)),
     Scenario("bridge stalled 250 ms (SIGSTOP)", "11", actions=lambda t: [(at_bar(3)(t) - 0.02, stall)],
              excused=stalled_at),
     Scenario("silent listening bars (call-response)", "3", tempo_map=((6, 120),), flags=("--mode", "call-response")),

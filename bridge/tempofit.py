@@ -30,9 +30,12 @@ def interval_of_bpm(bpm):
     return 60.0 / (TICKS_PER_QUARTER * bpm)
 
 
+SHORTEST_INTERVAL = interval_of_bpm(MAX_BPM)  # ticks closer together than this keep no tempo: they came bunched
+
+
 def in_tempo_range(interval):
     """Whether a tick interval is one of a tempo DeepBeat follows (MIN_BPM-MAX_BPM)."""
-    return interval_of_bpm(MAX_BPM) <= interval <= interval_of_bpm(MIN_BPM)
+    return SHORTEST_INTERVAL <= interval <= interval_of_bpm(MIN_BPM)
 
 
 class TempoEstimator:
@@ -60,18 +63,18 @@ class TempoEstimator:
 
     @property
     def interval(self):
-        """Seconds per tick, or None before two ticks."""
+        """Seconds per tick, or None before two ticks (or while the ticks came bunched, faster than any tempo)."""
         if self._line and (self.trusted or self._spare is None):
-            return self._line[2]
+            return self._line[2] if self._line[2] >= SHORTEST_INTERVAL else None
         return self._spare
 
     @property
     def trusted(self):
         """Whether the fit is long enough to judge arrivals by: TRUSTED_FIT_TICKS ticks, and enough more
-        that the measured jitter moves its interval by under TRUSTED_SPREAD. Once trusted, it stays so
-        until it restarts."""
+        that the measured jitter moves its interval by under TRUSTED_SPREAD, on a tempo DeepBeat follows.
+        Once trusted, it stays so until it restarts."""
         if (not self._trusted and self._line is not None and len(self._points) >= TRUSTED_FIT_TICKS
-                and self._samples >= TRUSTED_FIT_TICKS):
+                and self._samples >= TRUSTED_FIT_TICKS and in_tempo_range(self._line[2])):
             n, sx, _, sxx, _ = self._sums
             self._trusted = self.jitter <= TRUSTED_SPREAD * self._line[2] * math.sqrt(sxx - sx * sx / n)
         return self._trusted
@@ -118,20 +121,21 @@ class TempoEstimator:
             self._flush_held(keep_misses=True)
         return 0
 
-    def restart(self, points=(), keep_interval=False):
+    def restart(self, points=(), keep_interval=False, trusted=False):
         """A new fit from `points` ((index, time) pairs). With `keep_interval` (a clock coming back after
-        a silence) the old interval stands in until the new fit is trusted."""
+        a silence) the old interval stands in until the new fit is trusted; `trusted`: the points were
+        judged already (a young fit's arrivals, recounted), so the new fit is trusted at once."""
         old = self.interval
         self._spare = old if keep_interval else None
         self._points.clear()
         self._origin = None
         self._sums = [0.0] * 5
         self._line = None
-        self._trusted = False
         self._held = []
         self._residual = None
         for index, time in points:
             self._append(index, time)
+        self._trusted = trusted and self._line is not None
 
     def _measure_jitter(self, residual):
         if self._residual is not None:

@@ -126,6 +126,13 @@ def test_a_lossy_garbled_clock_keeps_every_note_in_place(jack):
     run(scenario)
 
 
+def test_ticks_held_up_right_after_start_keep_every_note_in_place(jack):
+    """The first 120 ms of ticks held up and then sent back to back, while the tempo is still unknown: the
+    bridge once read them as a jump to thousands of BPM and played none of its answers."""
+    outcome = run(short("first 120 ms of ticks held up, then back to back"))
+    assert outcome.expected > 40
+
+
 def test_the_listening_client_connecting_after_start_is_heard_every_time(jack):
     """Issue 14 item 1: rtmidi's JACK output stayed silent in 17 of 72 starts when the listener connected
     after the bridge started. The listener connects after every start here."""

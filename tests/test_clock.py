@@ -205,6 +205,23 @@ def test_ticks_bunched_after_a_stall_are_no_tempo_jump(bpm, spacing):
     assert follower.corrections.jumps == 0 and follower.tempo.bpm == pytest.approx(bpm, rel=0.01)
 
 
+@pytest.mark.parametrize("bpm, stall_at, stall_s", [(120, 0, 0.1), (160, 0, 0.06), (60, 1, 0.1), (90, 2, 0.15),
+                                                     (120, 4, 0.15), (60, 8, 0.15), (200, 6, 0.1), (90, 8, 0.15)])
+def test_ticks_held_up_in_the_first_beat_after_start_keep_the_count(bpm, stall_at, stall_s):
+    # the DAW (or the path to the bridge) stalls while the tempo is still young, then sends the ticks it owes
+    # back to back: the first arrivals were judged with little to go on and once left the count 1 to 400+ ticks
+    # off for good; once the fit is trusted they are recounted
+    follower = ClockFollower()
+    follower.start()
+    times = steady(bpm, 300, start=0.05, jitter=0.001, seed=stall_at)
+    resumed = times[stall_at] + stall_s
+    held = [i for i, t in enumerate(times) if i >= stall_at and t < resumed]
+    arrivals = [resumed + k * 0.00005 for k in range(len(held))] + times[held[-1] + 1:]
+    positions = play(follower, times[:stall_at] + arrivals)
+    assert follower.position == 300 and positions[-1] == 299
+    assert follower.tempo.bpm == pytest.approx(bpm, rel=0.01)
+
+
 def test_a_tick_assumed_in_its_absence_keeps_its_place_when_it_arrives_late():
     follower = ClockFollower()
     follower.start()
