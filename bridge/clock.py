@@ -401,14 +401,15 @@ class _TickLine:
 
     @classmethod
     def fitted(cls, taken):
-        """The least-squares line through (slot, time) pairs; None while they hold fewer than two slots."""
+        """The least-squares line through (slot, time) pairs; None while they hold fewer than two slots (or
+        give no forward line)."""
         slots = [slot for slot, _ in taken]
         mean_slot, mean_time = sum(slots) / len(slots), sum(time for _, time in taken) / len(taken)
         spread = sum((slot - mean_slot) ** 2 for slot in slots)
         if not spread:
             return None
         interval = sum((slot - mean_slot) * (time - mean_time) for slot, time in taken) / spread
-        return cls(mean_time - mean_slot * interval, interval)
+        return cls(mean_time - mean_slot * interval, interval) if interval > 0 else None
 
     def time(self, slot):
         return self.origin + slot * self.interval
