@@ -152,7 +152,7 @@ class StepEncoding:
     def bin_velocity(self, bins, within=0.5):
         """The MIDI velocity at a place within each bin: 0.5 its centre, 0-1 across it (dither)."""
         width = 127 / self.velocity_bins
-        return np.clip(np.round(1 + (np.asarray(bins) + within) * width), 1, 127).astype(np.uint8)
+        return np.minimum(np.rint(1 + (np.asarray(bins) + within) * width), 127).astype(np.uint8)  # at least 1
 
     def offset_bin(self, offsets):
         """Bin 0..offset_bins-1 of offsets in [-0.5, 0.5) steps."""

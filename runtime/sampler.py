@@ -236,10 +236,11 @@ class DrumSampler:
         rows = len(self._history)
         velocities = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.uint8)
         offsets = np.zeros((rows, num_steps, NUM_DRUM_CLASSES), np.float32)
+        copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
         # log 0 = -inf is meant throughout a draw (a class ruled out, a share of nothing): no warnings for it
         with np.errstate(divide="ignore", invalid="ignore"):
-            for t, noise in enumerate(self._noise(num_steps, rows)):
-                steps, velocities[:, t], offsets[:, t] = self._draw(steering, noise)
+            for t, (noise, copies) in enumerate(zip(self._noise(num_steps, rows), self._copies(num_steps, copy))):
+                steps, velocities[:, t], offsets[:, t] = self._draw(steering, noise, copies)
                 self._advance(steps, velocities[:, t], offsets[:, t], steering)
         return Draws(velocities, offsets)
 
@@ -255,16 +256,38 @@ class DrumSampler:
         widths = [NUM_STEP_CLASSES] + [NUM_DRUM_CLASSES * bins for bins in heads] + [NUM_DRUM_CLASSES] * len(heads)
         bounds = np.cumsum([0] + widths)
         for start in range(0, num_steps, _NOISE_BLOCK_STEPS):
-            uniform = self._rng.random((min(_NOISE_BLOCK_STEPS, num_steps - start), rows, bounds[-1]), np.float32)
+            count = min(_NOISE_BLOCK_STEPS, num_steps - start)
+            uniform = self._rng.random((count, rows, bounds[-1]), np.float32)
             # float32 is plenty: its noise lies in [-2.8, 16.6], which only rules out values e^-19
             # less likely than the likeliest; u = 0 (p = 2^-24) gives -inf, a value not drawn.
             gumbel = -np.log(-np.log(uniform[..., : bounds[1 + len(heads)]]))
-            for t in range(len(uniform)):
-                parts = [gumbel[t, :, : bounds[1]]]
-                parts += [gumbel[t, :, bounds[i + 1]: bounds[i + 2]].reshape(rows, NUM_DRUM_CLASSES, bins)
-                          for i, bins in enumerate(heads)]
-                parts += [uniform[t, :, bounds[i]: bounds[i + 1]] for i in range(1 + len(heads), len(widths))]
-                yield parts
+            parts = [gumbel[..., : bounds[1]]]
+            parts += [gumbel[..., bounds[i + 1]: bounds[i + 2]].reshape(count, rows, NUM_DRUM_CLASSES, bins)
+                      for i, bins in enumerate(heads)]
+            parts += [uniform[..., bounds[i]: bounds[i + 1]] for i in range(1 + len(heads), len(widths))]
+            for t in range(count):
+                yield [part[t] for part in parts]
+
+    def _copies(self, num_steps, copy):
+        """Per step, what the variation mix (`copy` of the distribution) copies: whether any row knows a step
+        one or two bars back, those steps [rows, 2] (each with its variants in hats and ride [rows, 2, 8]),
+        their shares and log shares [rows, 2], and what every other class keeps, log(1 - copy) [rows, 1].
+
+        Worked out a bar of steps at a time: the steps one and two bars back of each step of the coming
+        bar are all in the history when it begins.
+        """
+        width = self._history.shape[1]
+        for start in range(0, num_steps, STEPS_PER_BAR):
+            count = min(STEPS_PER_BAR, num_steps - start)
+            earlier = self._history[:, width + _COPY_COLUMNS + np.arange(count)[:, None]].transpose(1, 0, 2)
+            known = (earlier != NO_STEP) @ _KNOWN_BITS  # [steps, rows]
+            shares = copy * _COPY_SHARES[known]  # 0 where a step is not known: log 0 adds nothing
+            kept = ((known > 0) * np.float32(np.log1p(-copy)))[..., None]  # a row knowing none keeps its own
+            steps = np.maximum(earlier, 0)
+            variants = (steps[..., None] & ~_KEEPER_BITS) | _KEEPER_VARIANTS
+            parts = (known.any(axis=1), steps, variants, shares, np.log(shares), kept)
+            for t in range(count):
+                yield tuple(part[t] for part in parts)
 
     def _guided(self, name, steering):
         """A head's logits of the pending step, mixed with the any-style branch by the style strength."""
@@ -275,7 +298,7 @@ class DrumSampler:
         plain = logits[rows:]
         return plain + steering.style_strength * (logits[:rows] - plain)
 
-    def _class_log_weights(self, steering, shaping):
+    def _class_log_weights(self, steering, shaping, copies):
         """Log-weights of every step class for the pending step, every control applied (`shaping`: the
         steering's Shaping now); and the tempered model's own log-softmax (the likelihood a beam search ranks by)."""
         temperature = steering.temperature or 1.0  # greedy: the argmax of the untempered weights
@@ -287,9 +310,8 @@ class DrumSampler:
         if shaping.bias is not None:
             weights = weights + shaping.bias[position]
             weights = weights - _logsumexp(weights)
-        copy = COPY_AT_ZERO_VARIATION * (1.0 - steering.variation)
-        if copy > 0:
-            weights = self._mix_with_earlier_bars(weights, copy, shaping.keeping_open)
+        if steering.variation < 1:
+            weights = self._mix_with_earlier_bars(weights, copies, shaping.keeping_open)
         if shaping.lock is not None:
             weights = weights + shaping.lock[position]
         return weights, model
@@ -310,34 +332,32 @@ class DrumSampler:
             self._time_keeping_odds[steering.style] = self._time_keeping.log_odds(steering.style)
         return self._time_keeping_odds[steering.style]
 
-    def _mix_with_earlier_bars(self, weights, copy, keeping_open=False):
-        """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any).
+    def _mix_with_earlier_bars(self, weights, copies, keeping_open=False):
+        """(1 - copy) x the distribution + copy x the steps one and two bars back (where there are any; `copies`:
+        what _copies gives for this step).
 
         With `keeping_open` only what those steps play besides the time keeping is copied: each one's share
         goes to its variants with every combination of hats and ride, as the distribution weighs them.
         Worked in log space on the few classes the copies reach; every other class only moves by log(1 - copy).
         """
-        earlier = self._history[:, _COPY_COLUMNS]  # [rows, distances]
-        known = (earlier != NO_STEP) @ _KNOWN_BITS
-        if not known.any():
+        any_known, steps, variants, shares, log_shares, kept = copies
+        if not any_known:
             return weights
-        shares = copy * _COPY_SHARES[known]  # [rows, distances]; 0 where a step is not known: log 0 adds nothing
-        mixed = weights + (known > 0)[:, None] * np.float32(np.log1p(-copy))  # a row knowing none keeps its own
+        mixed = weights + kept
         rows = np.arange(len(weights))[:, None]
         for column in range(len(_COPY_COLUMNS)):  # one index per row (and variant), so each adds once
-            steps = np.maximum(earlier[:, column], 0)[:, None]
             if keeping_open:
-                classes = (steps & ~_KEEPER_BITS) | _KEEPER_VARIANTS
+                classes = variants[:, column]
                 weighed = np.exp(weights[rows, classes])
                 sums = weighed.sum(axis=1, keepdims=True)
                 spread = np.where(sums > 0, weighed / np.where(sums > 0, sums, 1.0), 1.0 / len(_KEEPER_VARIANTS))
-                added = shares[:, column, None] * spread
+                added = np.log(shares[:, column, None] * spread)
             else:
-                classes, added = steps, shares[:, column, None]
-            mixed[rows, classes] = np.logaddexp(mixed[rows, classes], np.log(added))
+                classes, added = steps[:, column, None], log_shares[:, column, None]
+            mixed[rows, classes] = np.logaddexp(mixed[rows, classes], added)
         return mixed
 
-    def _draw(self, steering, noise):
+    def _draw(self, steering, noise, copies):
         """One step per row from the pending outputs, with its velocities and offsets; adds to the scores.
 
         Gumbel-max: argmax(log-weights + Gumbel noise) is a draw from their softmax, without normalising
@@ -346,7 +366,7 @@ class DrumSampler:
         temperature = steering.temperature
         greedy = temperature == 0
         shaping = self._shaping_for(steering)
-        weights, model = self._class_log_weights(steering, shaping)
+        weights, model = self._class_log_weights(steering, shaping, copies)
         heads = [self._guided("velocity_logits", steering)]
         if self.timing:
             heads.append(self._guided("offset_logits", steering))
@@ -454,12 +474,14 @@ def _top_k(weights, k):
 
 
 def _top_p(weights, p):
-    """Weights outside each row's smallest set holding share p of the total set to 0 (nucleus sampling)."""
+    """Weights [rows, classes] outside each row's smallest set holding share p of the total set to 0 (nucleus
+    sampling)."""
     if p >= 1:
         return weights
     order = np.argsort(-weights, axis=-1)
-    ranked = np.take_along_axis(weights, order, axis=-1)
+    rows = np.arange(len(weights))[:, None]
+    ranked = weights[rows, order]
     cumulative = np.cumsum(ranked, axis=-1)
     keep = np.empty_like(ranked, dtype=bool)
-    np.put_along_axis(keep, order, cumulative - ranked < p * cumulative[..., -1:], axis=-1)
+    keep[rows, order] = cumulative - ranked < p * cumulative[:, -1:]
     return np.where(keep, weights, 0.0)
