@@ -187,8 +187,6 @@ class ClockFollower:
             times = [t for _, t in self._young] if self._young else [t for t, _ in self._arrivals]
             gaps = [b - a for a, b in zip(times, times[1:]) if b - a >= SHORTEST_INTERVAL]
             typical = median(gaps) if len(gaps) >= 2 else interval
-            if typical < SHORTEST_INTERVAL:  # only bunched arrivals so far: no tempo to judge by, each is a tick
-                return 1, False
             if since < YOUNG_REPEAT * typical:
                 return 0, False
             return (round(since / typical) if since > YOUNG_LOST * typical else 1), False
@@ -214,7 +212,8 @@ class ClockFollower:
             return 0
         typical = median(usable)
         within = min(MAX_JITTER_SLOTS, max(_TickLine.ON_LINE, self.tempo.threshold() / typical))
-        line = _TickLine.through(times, typical, within)
+        held = _TickLine.held(times)
+        line = _TickLine.through(times, typical, within, held)
         slots = [line.slot(time, within) for time in times]
         for i in reversed(range(len(times) - 1)):  # distinct arrivals are distinct ticks
             if gaps[i] >= SHORTEST_INTERVAL:
@@ -225,7 +224,6 @@ class ClockFollower:
         shift = start + slots[-1] - first - self._index
         if abs(line.place(times[-1]) - slots[-1]) > within:  # the newest came late: the next is judged
             self._counted_at = line.time(slots[-1])  # from where it was due
-        held = _TickLine.held(times)
         self.tempo.restart([(start + slot - first, time) for i, (slot, time) in enumerate(zip(slots, times))
                             if i not in held and abs(line.place(time) - slot) <= within], trusted=True)
         return shift
@@ -364,12 +362,11 @@ class _TickLine:
         self.origin, self.interval = origin, interval
 
     @classmethod
-    def through(cls, times, interval, within=ON_LINE):
+    def through(cls, times, interval, within, held):
         """The line of `times` (arrival times, oldest first) from a guess of the interval. Arrivals one
         interval apart (to `within` of one) form runs of consecutive ticks; the runs share one interval
         (fitted within each), and each run's first slot follows from the gap between its fitted start and
-        the run before's. Held arrivals are left out."""
-        held = cls.held(times)
+        the run before's. The `held` arrivals (indices) are left out."""
         runs, previous = [], None
         for i, time in enumerate(times):
             if i in held:
